@@ -1,0 +1,146 @@
+// Book folder loader.
+#include "io/book_csv.hpp"
+
+#include <algorithm>
+#include <map>
+#include <unordered_map>
+
+#include "core/error.hpp"
+#include "io/csv_reader.hpp"
+
+namespace vaultrisk::io {
+
+namespace {
+
+void load_instruments(const std::filesystem::path& path, Book& book,
+                      std::unordered_map<std::string, std::int32_t>& index) {
+  CsvReader r(path, {"id", "kind", "underlying", "expiry", "strike", "type"});
+  enum { ID, KIND, UND, EXPIRY, STRIKE, TYPE };
+  std::map<std::string, std::int32_t> und_index;  // first-seen numbering, canonicalised later
+  std::vector<std::int64_t> lines;
+  while (r.next()) {
+    const std::string id(r.field(ID));
+    if (!valid_token(id, 64, true)) r.fail(ID, "must match [A-Za-z0-9._-]{1,64}, got '" + id + "'");
+    const auto [it, fresh] = index.emplace(id, static_cast<std::int32_t>(book.instrument_id.size()));
+    if (!fresh) r.fail(ID, "duplicate instrument '" + id + "' (first on line " + std::to_string(lines[it->second]) + ")");
+    const std::string_view und = r.field(UND);
+    if (!valid_token(und, 32, false)) r.fail(UND, "must match [A-Za-z0-9_-]{1,32}, got '" + std::string(und) + "'");
+    const auto u = und_index.emplace(std::string(und), static_cast<std::int32_t>(und_index.size())).first->second;
+    const std::string_view kind = r.field(KIND);
+    book.instrument_id.push_back(id);
+    book.underlying.push_back(u);
+    lines.push_back(r.line());
+    if (kind == "option") {
+      const double expiry = r.number(EXPIRY);
+      if (expiry < 0 || expiry != static_cast<double>(static_cast<std::int64_t>(expiry)))
+        r.fail(EXPIRY, "must be a non-negative integer of unix seconds");
+      const double strike = r.number(STRIKE);
+      if (!(strike > 0.0)) r.fail(STRIKE, "must be positive");
+      const std::string_view type = r.field(TYPE);
+      if (type != "C" && type != "P") r.fail(TYPE, "must be C or P, got '" + std::string(type) + "'");
+      book.kind.push_back(InstrumentKind::option);
+      book.expiry.push_back(expiry);
+      book.strike.push_back(strike);
+      book.is_call.push_back(type == "C");
+    } else if (kind == "perp") {
+      for (int c : {EXPIRY, STRIKE, TYPE})
+        if (!r.field(c).empty()) r.fail(c, "must be empty for a perp");
+      book.kind.push_back(InstrumentKind::perp);
+      book.expiry.push_back(0.0);
+      book.strike.push_back(0.0);
+      book.is_call.push_back(0);
+    } else {
+      r.fail(KIND, "must be option or perp, got '" + std::string(kind) + "'");
+    }
+  }
+  book.underlyings.resize(und_index.size());
+  for (const auto& [name, u] : und_index) book.underlyings[u] = name;
+  canonicalize_underlyings(book);
+}
+
+void load_accounts(const std::filesystem::path& path, Book& book,
+                   std::unordered_map<std::uint64_t, std::int32_t>& index) {
+  CsvReader r(path, {"account", "cash"});
+  index.reserve(r.size_hint());
+  std::vector<std::int64_t> lines;
+  while (r.next()) {
+    const std::uint64_t id = r.uint64(0);
+    const auto [it, fresh] = index.emplace(id, static_cast<std::int32_t>(book.account_id.size()));
+    if (!fresh) r.fail(0, "duplicate account " + std::to_string(id) + " (first on line " + std::to_string(lines[it->second]) + ")");
+    if (book.account_id.size() >= static_cast<std::size_t>(INT32_MAX)) r.fail_line("too many accounts");
+    book.account_id.push_back(id);
+    book.cash.push_back(r.number(1));
+    lines.push_back(r.line());
+  }
+}
+
+void load_positions(const std::filesystem::path& path, Book& book,
+                    const std::unordered_map<std::string, std::int32_t>& instruments,
+                    const std::unordered_map<std::uint64_t, std::int32_t>& accounts) {
+  CsvReader r(path, {"account", "instrument", "quantity", "entry_price"});
+  enum { ACCOUNT, INSTRUMENT, QTY, ENTRY };
+  // Views into the instruments' ids avoid a string per lookup.
+  std::unordered_map<std::string_view, std::int32_t> inst;
+  inst.reserve(instruments.size() * 2);
+  for (const auto& [id, i] : instruments) inst.emplace(id, i);
+  const std::size_t hint = r.size_hint() / 2;
+  book.pos_account.reserve(hint);
+  book.pos_instrument.reserve(hint);
+  book.pos_quantity.reserve(hint);
+  book.pos_entry.reserve(hint);
+  while (r.next()) {
+    const std::uint64_t a = r.uint64(ACCOUNT);
+    const auto ai = accounts.find(a);
+    if (ai == accounts.end()) r.fail(ACCOUNT, "unknown account " + std::to_string(a) + " (not in accounts.csv)");
+    const auto ii = inst.find(r.field(INSTRUMENT));
+    if (ii == inst.end())
+      r.fail(INSTRUMENT, "unknown instrument '" + std::string(r.field(INSTRUMENT)) + "' (not in instruments.csv)");
+    const double q = r.number(QTY);
+    double entry = 0.0;
+    if (book.kind[ii->second] == InstrumentKind::perp) {
+      entry = r.number(ENTRY);
+      if (entry < 0.0) r.fail(ENTRY, "must not be negative");
+    } else {
+      r.number_or(ENTRY, 0.0);  // checked, unused for options
+    }
+    book.pos_account.push_back(ai->second);
+    book.pos_instrument.push_back(ii->second);
+    book.pos_quantity.push_back(q);
+    book.pos_entry.push_back(entry);
+  }
+
+  // Duplicate (account, instrument) pairs: sort each account's positions by instrument.
+  // Rows are numbered consecutively from line 2, so line = index + 2.
+  const std::size_t n = book.pos_account.size();
+  std::vector<std::int64_t> begin(book.account_count() + 1, 0);
+  for (std::size_t p = 0; p < n; ++p) ++begin[book.pos_account[p] + 1];
+  for (std::size_t a = 0; a < book.account_count(); ++a) begin[a + 1] += begin[a];
+  std::vector<std::int64_t> order(n), fill(begin.begin(), begin.end() - 1);
+  for (std::size_t p = 0; p < n; ++p) order[fill[book.pos_account[p]]++] = static_cast<std::int64_t>(p);
+  for (std::size_t a = 0; a < book.account_count(); ++a) {
+    auto first = order.begin() + begin[a], last = order.begin() + begin[a + 1];
+    std::sort(first, last, [&](std::int64_t x, std::int64_t y) {
+      return std::pair(book.pos_instrument[x], x) < std::pair(book.pos_instrument[y], y);
+    });
+    for (auto it = first; it + 1 < last; ++it)
+      if (book.pos_instrument[*it] == book.pos_instrument[*(it + 1)])
+        throw input_error(r.name() + ":" + std::to_string(*(it + 1) + 2) + ": field 'instrument': duplicate position of account " +
+                          std::to_string(book.account_id[a]) + " in '" + book.instrument_id[book.pos_instrument[*it]] +
+                          "' (first on line " + std::to_string(*it + 2) + ")");
+  }
+}
+
+}  // namespace
+
+Book load_book(const std::filesystem::path& dir) {
+  if (!std::filesystem::is_directory(dir)) throw input_error(dir.string() + ": not a book folder");
+  Book book;
+  std::unordered_map<std::string, std::int32_t> instruments;
+  std::unordered_map<std::uint64_t, std::int32_t> accounts;
+  load_instruments(dir / "instruments.csv", book, instruments);
+  load_accounts(dir / "accounts.csv", book, accounts);
+  load_positions(dir / "positions.csv", book, instruments, accounts);
+  return book;
+}
+
+}  // namespace vaultrisk::io

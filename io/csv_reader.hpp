@@ -1,0 +1,52 @@
+// Fast strict CSV reading: whole file in memory, header checked, fields as views,
+// every error naming file, line and field.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace vaultrisk::io {
+
+std::string read_file(const std::filesystem::path& path);
+
+class CsvReader {
+ public:
+  // Reads `path` and checks its header against `columns` exactly.
+  CsvReader(const std::filesystem::path& path, std::vector<std::string> columns);
+
+  // Advances to the next data row; false at end of file. Throws on a row with the
+  // wrong number of fields or an empty line before the end.
+  bool next();
+
+  std::string_view field(std::size_t column) const { return fields_[column]; }
+  std::int64_t line() const { return line_; }
+  const std::string& name() const { return name_; }
+  std::size_t size_hint() const;  // rough row count, for reserve()
+
+  // Throws input_error "<file>:<line>: field '<column>': <what>".
+  [[noreturn]] void fail(std::size_t column, const std::string& what) const;
+  [[noreturn]] void fail_line(const std::string& what) const;
+
+  // Typed field accessors; each fails with a clear message.
+  double number(std::size_t column) const;           // finite double
+  double number_or(std::size_t column, double fallback) const;  // empty -> fallback
+  std::uint64_t uint64(std::size_t column) const;
+
+  const std::string& buffer() const { return data_; }
+
+ private:
+  std::string name_;
+  std::string data_;
+  std::vector<std::string> columns_;
+  std::vector<std::string_view> fields_;
+  std::size_t pos_ = 0;
+  std::int64_t line_ = 1;
+};
+
+// True when `s` matches [A-Za-z0-9._-]{1,max_len} (dots allowed when `dots`).
+bool valid_token(std::string_view s, std::size_t max_len, bool dots);
+
+}  // namespace vaultrisk::io

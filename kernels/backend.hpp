@@ -1,0 +1,44 @@
+// The interface every compute backend implements; the Engine drives it.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "kernels/layout.hpp"
+
+namespace vaultrisk::detail {
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual std::string name() const = 0;
+
+  // Uploads the book layout and allocates every table; the state stays resident.
+  virtual void load(const Layout& layout) = 0;
+  // Uploads the (small) market parameters.
+  virtual void set_market(const MarketParams& market) = 0;
+
+  // First instrument in [begin, end) that cannot be valued, or `end`.
+  virtual std::int64_t first_invalid(std::int64_t begin, std::int64_t end) = 0;
+  virtual void price(std::int64_t begin, std::int64_t end) = 0;
+  // Blocks / accounts of one underlying, or all of them when underlying < 0.
+  virtual void aggregate_blocks(std::int32_t underlying) = 0;
+  virtual void aggregate_accounts(std::int32_t underlying) = 0;
+  virtual void synchronize() = 0;
+
+  virtual void download(InstrumentTable& out) = 0;
+  virtual void download(BlockTable& out) = 0;
+  virtual void download(AccountTable& out) = 0;
+  // Scenario rows (V_j - V) of instruments [begin, end), row-major with stride.
+  virtual void download_scenarios(std::int64_t begin, std::int64_t end, std::vector<double>& out) = 0;
+};
+
+std::unique_ptr<Backend> make_omp_backend();
+// Throws unavailable_error in a build without CUDA.
+std::unique_ptr<Backend> make_cuda_backend();
+// Number of usable CUDA devices; 0 in a build without CUDA or on a host without a GPU.
+int cuda_device_count();
+bool cuda_compiled();
+
+}  // namespace vaultrisk::detail

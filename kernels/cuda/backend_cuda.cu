@@ -1,0 +1,57 @@
+// The GPU backend: the same Thrust engine on the CUDA system, on its own stream.
+#include <cuda_runtime.h>
+#include <thrust/system/cuda/execution_policy.h>
+#include <thrust/system/cuda/vector.h>
+
+#include "core/error.hpp"
+#include "kernels/detail/thrust_backend.hpp"
+
+#define VR_CUDA_TRY(call)                                                                  \
+  do {                                                                                     \
+    const cudaError_t vr_err = (call);                                                     \
+    if (vr_err != cudaSuccess)                                                             \
+      throw ::vaultrisk::cuda_error(std::string(__FILE__) + ":" + std::to_string(__LINE__) + \
+                                    ": " #call ": " + cudaGetErrorString(vr_err));         \
+  } while (0)
+
+namespace vaultrisk::detail {
+namespace {
+
+struct CudaSystem {
+  template <class T>
+  using vector = thrust::cuda::vector<T>;
+
+  CudaSystem() { VR_CUDA_TRY(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking)); }
+  ~CudaSystem() { cudaStreamDestroy(stream); }
+  CudaSystem(const CudaSystem&) = delete;
+  CudaSystem& operator=(const CudaSystem&) = delete;
+
+  auto policy() const { return thrust::cuda::par_nosync.on(stream); }
+  void synchronize() const { VR_CUDA_TRY(cudaStreamSynchronize(stream)); }
+  std::string name() const {
+    int dev = 0;
+    cudaDeviceProp prop{};
+    if (cudaGetDevice(&dev) != cudaSuccess || cudaGetDeviceProperties(&prop, dev) != cudaSuccess)
+      return "gpu (CUDA)";
+    return std::string("gpu (CUDA, ") + prop.name + ")";
+  }
+
+  cudaStream_t stream{};
+};
+
+}  // namespace
+
+std::unique_ptr<Backend> make_cuda_backend() {
+  if (cuda_device_count() == 0) throw unavailable_error("--device gpu: no CUDA device is present");
+  return std::make_unique<ThrustBackend<CudaSystem>>();
+}
+
+int cuda_device_count() {
+  int n = 0;
+  if (cudaGetDeviceCount(&n) != cudaSuccess) return 0;
+  return n;
+}
+
+bool cuda_compiled() { return true; }
+
+}  // namespace vaultrisk::detail

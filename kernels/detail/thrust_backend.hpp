@@ -1,0 +1,203 @@
+// One backend implementation over Thrust, instantiated per device system
+// (OpenMP in backend_omp.cpp, CUDA in cuda/backend_cuda.cu). `System` supplies
+// the vector type, the execution policy and synchronisation.
+#pragma once
+
+#include <thrust/copy.h>
+#include <thrust/find.h>
+#include <thrust/for_each.h>
+#include <thrust/iterator/counting_iterator.h>
+
+#include <vector>
+
+#include "kernels/backend.hpp"
+#include "kernels/functors.hpp"
+
+namespace vaultrisk::detail {
+
+template <class System>
+class ThrustBackend final : public Backend {
+  template <class T>
+  using vec = typename System::template vector<T>;
+
+ public:
+  std::string name() const override { return system_.name(); }
+
+  void load(const Layout& l) override {
+    n_inst_ = l.n_instruments();
+    n_blocks_ = l.n_blocks();
+    n_accounts_ = l.n_accounts();
+    stride_ = l.scen_stride;
+    up(inst_underlying_, l.inst_underlying);
+    up(inst_slot_, l.inst_slot);
+    up(inst_kind_, l.inst_kind);
+    up(inst_call_, l.inst_call);
+    up(inst_expiry_, l.inst_expiry);
+    up(inst_strike_, l.inst_strike);
+    up(margin_, l.margin);
+    up(scen_spot_, l.scen_spot);
+    up(scen_damp_, l.scen_damp);
+    up(scen_vol_, l.scen_vol);
+    up(pos_inst_, l.pos_inst);
+    up(pos_qty_, l.pos_qty);
+    up(pos_entry_, l.pos_entry);
+    up(block_begin_, l.block_begin);
+    up(block_underlying_, l.block_underlying);
+    up(und_blocks_, l.und_blocks);
+    up(und_accounts_, l.und_accounts);
+    up(acct_block_begin_, l.acct_block_begin);
+    up(cash_, l.cash);
+    und_block_begin_ = l.und_block_begin;
+    und_account_begin_ = l.und_account_begin;
+    for (vec<double>* t : {&price_, &vol_, &delta_, &gamma_, &vega_, &theta_, &rho_}) t->resize(n_inst_);
+    scen_dv_.resize(static_cast<std::size_t>(n_inst_) * stride_);
+    for (vec<double>* t : {&b_mtm_, &b_delta_, &b_gamma_, &b_vega_, &b_theta_, &b_rho_, &b_scan_,
+                           &b_mm_, &b_im_})
+      t->resize(n_blocks_);
+    b_worst_.resize(n_blocks_);
+    for (vec<double>* t : {&a_equity_, &a_mm_, &a_im_, &a_mm_surplus_, &a_im_surplus_})
+      t->resize(n_accounts_);
+    a_status_.resize(n_accounts_);
+    system_.synchronize();
+  }
+
+  void set_market(const MarketParams& m) override {
+    up(und_, m.und);
+    up(slot_slice_, m.slot_slice);
+    up(slices_, m.slices);
+    system_.synchronize();
+  }
+
+  std::int64_t first_invalid(std::int64_t begin, std::int64_t end) override {
+    if (begin >= end) return end;
+    thrust::counting_iterator<std::int64_t> first(begin), last(end);
+    return *thrust::find_if(system_.policy(), first, last, InstrumentInvalid{view()});
+  }
+
+  void price(std::int64_t begin, std::int64_t end) override {
+    if (begin >= end) return;
+    thrust::for_each_n(system_.policy(), thrust::counting_iterator<std::int64_t>(begin), end - begin,
+                       PriceInstrument{view()});
+  }
+
+  void aggregate_blocks(std::int32_t u) override {
+    const EngineView v = view();
+    if (u < 0) {
+      for_n(n_blocks_, AggregateBlock{v, nullptr});
+    } else {
+      const std::int64_t b0 = und_block_begin_[u], b1 = und_block_begin_[u + 1];
+      for_n(b1 - b0, AggregateBlock{v, raw(und_blocks_) + b0});
+    }
+  }
+
+  void aggregate_accounts(std::int32_t u) override {
+    const EngineView v = view();
+    if (u < 0) {
+      for_n(n_accounts_, AggregateAccount{v, nullptr});
+    } else {
+      const std::int64_t a0 = und_account_begin_[u], a1 = und_account_begin_[u + 1];
+      for_n(a1 - a0, AggregateAccount{v, raw(und_accounts_) + a0});
+    }
+  }
+
+  void synchronize() override { system_.synchronize(); }
+
+  void download(InstrumentTable& o) override {
+    down(price_, o.price);
+    down(vol_, o.vol);
+    down(delta_, o.delta);
+    down(gamma_, o.gamma);
+    down(vega_, o.vega);
+    down(theta_, o.theta);
+    down(rho_, o.rho);
+  }
+  void download(BlockTable& o) override {
+    down(b_mtm_, o.mtm);
+    down(b_delta_, o.delta);
+    down(b_gamma_, o.gamma);
+    down(b_vega_, o.vega);
+    down(b_theta_, o.theta);
+    down(b_rho_, o.rho);
+    down(b_scan_, o.scan);
+    down(b_mm_, o.mm);
+    down(b_im_, o.im);
+    down(b_worst_, o.worst);
+  }
+  void download(AccountTable& o) override {
+    down(a_equity_, o.equity);
+    down(a_mm_, o.mm);
+    down(a_im_, o.im);
+    down(a_mm_surplus_, o.mm_surplus);
+    down(a_im_surplus_, o.im_surplus);
+    down(a_status_, o.status);
+  }
+  void download_scenarios(std::int64_t begin, std::int64_t end, std::vector<double>& out) override {
+    out.resize(static_cast<std::size_t>(end - begin) * stride_);
+    system_.synchronize();
+    thrust::copy(scen_dv_.begin() + begin * stride_, scen_dv_.begin() + end * stride_, out.begin());
+  }
+
+ private:
+  template <class F>
+  void for_n(std::int64_t n, F f) {
+    if (n > 0)
+      thrust::for_each_n(system_.policy(), thrust::counting_iterator<std::int64_t>(0), n, f);
+  }
+  template <class T>
+  static void up(vec<T>& d, const std::vector<T>& h) {
+    d.resize(h.size());
+    if (!h.empty()) thrust::copy(h.begin(), h.end(), d.begin());
+  }
+  template <class T>
+  void down(const vec<T>& d, std::vector<T>& h) {
+    system_.synchronize();
+    h.resize(d.size());
+    if (!h.empty()) thrust::copy(d.begin(), d.end(), h.begin());
+  }
+  template <class T>
+  static T* raw(vec<T>& d) {
+    return thrust::raw_pointer_cast(d.data());
+  }
+
+  EngineView view() {
+    return EngineView{raw(inst_underlying_), raw(inst_slot_), raw(inst_kind_), raw(inst_call_),
+                      raw(inst_expiry_), raw(inst_strike_), raw(und_), raw(slot_slice_),
+                      raw(slices_), raw(margin_), raw(scen_spot_), raw(scen_damp_),
+                      raw(scen_vol_), stride_, raw(price_), raw(vol_), raw(delta_), raw(gamma_),
+                      raw(vega_), raw(theta_), raw(rho_), raw(scen_dv_), raw(pos_inst_),
+                      raw(pos_qty_), raw(pos_entry_), raw(block_begin_), raw(block_underlying_),
+                      raw(b_mtm_), raw(b_delta_), raw(b_gamma_), raw(b_vega_), raw(b_theta_),
+                      raw(b_rho_), raw(b_scan_), raw(b_mm_), raw(b_im_), raw(b_worst_),
+                      raw(acct_block_begin_), raw(cash_), raw(a_equity_), raw(a_mm_), raw(a_im_),
+                      raw(a_mm_surplus_), raw(a_im_surplus_), raw(a_status_)};
+  }
+
+  System system_;
+  std::int64_t n_inst_ = 0, n_blocks_ = 0, n_accounts_ = 0;
+  std::int32_t stride_ = 0;
+
+  vec<std::int32_t> inst_underlying_, inst_slot_;
+  vec<std::uint8_t> inst_kind_, inst_call_;
+  vec<double> inst_expiry_, inst_strike_;
+  vec<UnderlyingState> und_;
+  vec<std::int32_t> slot_slice_;
+  vec<SviParams> slices_;
+  vec<MarginParams> margin_;
+  vec<double> scen_spot_, scen_damp_;
+  vec<std::int8_t> scen_vol_;
+  vec<double> price_, vol_, delta_, gamma_, vega_, theta_, rho_, scen_dv_;
+  vec<std::int32_t> pos_inst_;
+  vec<double> pos_qty_, pos_entry_;
+  vec<std::int64_t> block_begin_;
+  vec<std::int32_t> block_underlying_, und_blocks_, und_accounts_;
+  vec<double> b_mtm_, b_delta_, b_gamma_, b_vega_, b_theta_, b_rho_, b_scan_, b_mm_, b_im_;
+  vec<std::int32_t> b_worst_;
+  vec<std::int64_t> acct_block_begin_;
+  vec<double> cash_;
+  vec<double> a_equity_, a_mm_, a_im_, a_mm_surplus_, a_im_surplus_;
+  vec<std::uint8_t> a_status_;
+  // Host copies: per-underlying ranges of the block and account id lists.
+  std::vector<std::int64_t> und_block_begin_, und_account_begin_;
+};
+
+}  // namespace vaultrisk::detail

@@ -1,0 +1,290 @@
+// Host side of the engine: layout preparation, market validation, backend dispatch.
+#include "kernels/engine.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <numeric>
+
+#include "core/error.hpp"
+#include "kernels/backend.hpp"
+#include "pricing/black76.hpp"
+
+namespace vaultrisk {
+
+Device parse_device(std::string_view text) {
+  if (text == "auto") return Device::automatic;
+  if (text == "cpu") return Device::cpu;
+  if (text == "gpu") return Device::gpu;
+  throw input_error("--device: expected auto, cpu or gpu, got '" + std::string(text) + "'");
+}
+
+bool gpu_available() { return detail::cuda_device_count() > 0; }
+
+namespace {
+
+std::string fmt(double x) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.17g", x);
+  return buf;
+}
+
+Layout make_layout(const Book& book, const Methodology& methodology,
+                   std::vector<std::int32_t>& inst_file_index) {
+  Layout l;
+  const auto n_und = static_cast<std::int32_t>(book.underlyings.size());
+  const auto n_inst = static_cast<std::int64_t>(book.instrument_count());
+  const auto n_acct = static_cast<std::int64_t>(book.account_count());
+  const auto n_pos = static_cast<std::int64_t>(book.position_count());
+  l.n_underlyings = n_und;
+
+  // Instruments by (underlying, expiry); stable so ties keep file order.
+  inst_file_index.resize(n_inst);
+  std::iota(inst_file_index.begin(), inst_file_index.end(), 0);
+  std::stable_sort(inst_file_index.begin(), inst_file_index.end(), [&](std::int32_t a, std::int32_t b) {
+    if (book.underlying[a] != book.underlying[b]) return book.underlying[a] < book.underlying[b];
+    return book.expiry[a] < book.expiry[b];
+  });
+  std::vector<std::int32_t> internal_of(n_inst);
+  l.und_inst_begin.assign(n_und + 1, 0);
+  l.und_slot_begin.assign(n_und + 1, 0);
+  for (std::int64_t k = 0; k < n_inst; ++k) {
+    const std::int32_t f = inst_file_index[k];
+    internal_of[f] = static_cast<std::int32_t>(k);
+    const std::int32_t u = book.underlying[f];
+    VR_EXPECTS(u >= 0 && u < n_und, "instrument underlying index");
+    l.inst_underlying.push_back(u);
+    l.inst_kind.push_back(static_cast<std::uint8_t>(book.kind[f]));
+    l.inst_call.push_back(book.is_call[f]);
+    l.inst_expiry.push_back(book.expiry[f]);
+    l.inst_strike.push_back(book.strike[f]);
+    ++l.und_inst_begin[u + 1];
+    if (book.kind[f] == InstrumentKind::option) {
+      const bool new_slot = l.slot_expiry.empty() || l.und_slot_begin[u + 1] == 0 ||
+                            l.slot_expiry.back() != book.expiry[f];
+      if (new_slot) {
+        l.slot_expiry.push_back(book.expiry[f]);
+        ++l.und_slot_begin[u + 1];
+      }
+      l.inst_slot.push_back(static_cast<std::int32_t>(l.slot_expiry.size()) - 1);
+    } else {
+      l.inst_slot.push_back(-1);
+    }
+  }
+  std::partial_sum(l.und_inst_begin.begin(), l.und_inst_begin.end(), l.und_inst_begin.begin());
+  std::partial_sum(l.und_slot_begin.begin(), l.und_slot_begin.end(), l.und_slot_begin.begin());
+
+  // Positions: counting sort by account, then by underlying inside each account.
+  std::vector<std::int64_t> acct_pos_begin(n_acct + 1, 0);
+  for (std::int64_t p = 0; p < n_pos; ++p) {
+    VR_EXPECTS(book.pos_account[p] >= 0 && book.pos_account[p] < n_acct, "position account index");
+    VR_EXPECTS(book.pos_instrument[p] >= 0 && book.pos_instrument[p] < n_inst, "position instrument index");
+    ++acct_pos_begin[book.pos_account[p] + 1];
+  }
+  std::partial_sum(acct_pos_begin.begin(), acct_pos_begin.end(), acct_pos_begin.begin());
+  std::vector<std::int64_t> order(n_pos), fill(acct_pos_begin.begin(), acct_pos_begin.end() - 1);
+  for (std::int64_t p = 0; p < n_pos; ++p) order[fill[book.pos_account[p]]++] = p;
+  auto und_of_pos = [&](std::int64_t p) { return book.underlying[book.pos_instrument[p]]; };
+  for (std::int64_t a = 0; a < n_acct; ++a)
+    std::stable_sort(order.begin() + acct_pos_begin[a], order.begin() + acct_pos_begin[a + 1],
+                     [&](std::int64_t x, std::int64_t y) { return und_of_pos(x) < und_of_pos(y); });
+
+  l.pos_inst.resize(n_pos);
+  l.pos_qty.resize(n_pos);
+  l.pos_entry.resize(n_pos);
+  l.acct_block_begin.assign(n_acct + 1, 0);
+  std::vector<std::int64_t> und_block_count(n_und + 1, 0);
+  for (std::int64_t a = 0; a < n_acct; ++a) {
+    std::int32_t prev_u = -1;
+    for (std::int64_t k = acct_pos_begin[a]; k < acct_pos_begin[a + 1]; ++k) {
+      const std::int64_t p = order[k];
+      const std::int32_t u = und_of_pos(p);
+      if (u != prev_u) {
+        l.block_begin.push_back(k);
+        l.block_account.push_back(static_cast<std::int32_t>(a));
+        l.block_underlying.push_back(u);
+        ++und_block_count[u + 1];
+        prev_u = u;
+      }
+      l.pos_inst[k] = internal_of[book.pos_instrument[p]];
+      l.pos_qty[k] = book.pos_quantity[p];
+      l.pos_entry[k] = book.pos_entry[p];
+    }
+    l.acct_block_begin[a + 1] = static_cast<std::int64_t>(l.block_account.size());
+  }
+  l.block_begin.push_back(n_pos);
+  VR_EXPECTS(l.n_blocks() < (std::int64_t{1} << 31), "block count fits int32");
+
+  // Block and account id lists per underlying (accounts have one block per underlying).
+  std::partial_sum(und_block_count.begin(), und_block_count.end(), und_block_count.begin());
+  l.und_block_begin = und_block_count;
+  l.und_account_begin = und_block_count;
+  l.und_blocks.resize(l.n_blocks());
+  l.und_accounts.resize(l.n_blocks());
+  std::vector<std::int64_t> next(und_block_count.begin(), und_block_count.end() - 1);
+  for (std::int64_t b = 0; b < l.n_blocks(); ++b) {
+    const std::int64_t slot = next[l.block_underlying[b]]++;
+    l.und_blocks[slot] = static_cast<std::int32_t>(b);
+    l.und_accounts[slot] = l.block_account[b];
+  }
+  l.cash = book.cash;
+
+  // Methodology per underlying, flattened.
+  for (std::int32_t u = 0; u < n_und; ++u) {
+    const UnderlyingMethodology& m = methodology.for_underlying(book.underlyings[u]);
+    validate_methodology(m, "methodology for " + book.underlyings[u]);
+    MarginParams mp{};
+    mp.scen_begin = static_cast<std::int32_t>(l.scen_spot.size());
+    mp.scen_count = static_cast<std::int32_t>(m.scenarios.size());
+    mp.vol_shock = m.vol_shock;
+    mp.mm_perp = m.mm_perp;
+    mp.mm_short = m.mm_short;
+    mp.im_perp = m.im_perp;
+    mp.im_short = m.im_short;
+    mp.low_confidence = m.low_confidence;
+    mp.mm_scan = m.mm_scan;
+    mp.im_scan = m.im_scan;
+    for (const Scenario& s : m.scenarios) {
+      l.scen_spot.push_back(s.spot);
+      l.scen_damp.push_back(s.damp);
+      l.scen_vol.push_back(static_cast<std::int8_t>(s.vol));
+    }
+    l.scen_stride = std::max(l.scen_stride, mp.scen_count);
+    l.margin.push_back(mp);
+  }
+  return l;
+}
+
+}  // namespace
+
+Engine::Engine(const Book& book, const Methodology& methodology, Device device)
+    : instrument_ids_(book.instrument_id), underlying_names_(book.underlyings) {
+  VR_EXPECTS(std::is_sorted(book.underlyings.begin(), book.underlyings.end()), "sorted underlyings");
+  validate_methodology(methodology.base, "methodology");
+  layout_ = make_layout(book, methodology, inst_file_index_);
+  if (device == Device::gpu || (device == Device::automatic && gpu_available())) {
+    backend_ = detail::make_cuda_backend();
+    on_gpu_ = true;
+  } else {
+    backend_ = detail::make_omp_backend();
+  }
+  backend_->load(layout_);
+  // The backend owns the positions now; keep only what explains errors and ranges.
+  for (auto* v : {&layout_.pos_qty, &layout_.pos_entry}) std::vector<double>().swap(*v);
+  std::vector<std::int32_t>().swap(layout_.pos_inst);
+}
+
+Engine::~Engine() = default;
+
+std::string Engine::device_name() const { return backend_->name(); }
+
+MarketParams Engine::build_params(const std::vector<UnderlyingMarket>& und) const {
+  MarketParams p;
+  p.slot_slice.assign(layout_.slot_expiry.size(), -1);
+  for (std::int32_t u = 0; u < layout_.n_underlyings; ++u) {
+    const UnderlyingMarket& m = und[u];
+    p.und.push_back(UnderlyingState{m.spot, m.rate, m.confidence, m.time});
+    const auto first = static_cast<std::int32_t>(p.slices.size());
+    for (const ExpirySlice& s : m.expiries) p.slices.push_back(s.svi);
+    for (std::int32_t s = layout_.und_slot_begin[u]; s < layout_.und_slot_begin[u + 1]; ++s)
+      for (std::size_t e = 0; e < m.expiries.size(); ++e)
+        if (m.expiries[e].expiry == layout_.slot_expiry[s]) p.slot_slice[s] = first + static_cast<std::int32_t>(e);
+  }
+  return p;
+}
+
+std::string Engine::explain_invalid(std::int64_t i, const std::vector<UnderlyingMarket>& und) const {
+  const std::int32_t u = layout_.inst_underlying[i];
+  const UnderlyingMarket& m = und[u];
+  const double expiry = layout_.inst_expiry[i], strike = layout_.inst_strike[i];
+  const std::string head = "market: underlyings." + underlying_names_[u] + ": instrument '" +
+                           instrument_ids_[inst_file_index_[i]] + "' (expiry " + fmt(expiry) + ")";
+  for (const ExpirySlice& s : m.expiries) {
+    if (s.expiry != expiry) continue;
+    const double t = year_fraction(expiry, m.time);
+    const double forward = m.spot * std::exp(m.rate * t);
+    const double w = svi_total_variance(s.svi, std::log(strike / forward));
+    return head + ": SVI total variance w = " + fmt(w) + " is not positive at strike " + fmt(strike);
+  }
+  return head + ": no SVI slice for this expiry and the option has not expired";
+}
+
+void Engine::apply(std::vector<UnderlyingMarket> next, std::int32_t only) {
+  const std::int64_t i0 = only < 0 ? 0 : layout_.und_inst_begin[only];
+  const std::int64_t i1 = only < 0 ? layout_.n_instruments() : layout_.und_inst_begin[only + 1];
+  backend_->set_market(build_params(next));
+  const std::int64_t bad = backend_->first_invalid(i0, i1);
+  if (bad != i1) {
+    const std::string why = explain_invalid(bad, next);
+    if (!current_.empty()) backend_->set_market(build_params(current_));  // leave state untouched
+    throw input_error(why);
+  }
+  backend_->price(i0, i1);
+  backend_->aggregate_blocks(only);
+  backend_->aggregate_accounts(only);
+  backend_->synchronize();
+  current_ = std::move(next);
+}
+
+void Engine::revalue(const Market& market) {
+  std::vector<UnderlyingMarket> next;
+  for (std::int32_t u = 0; u < layout_.n_underlyings; ++u) {
+    const std::string& name = underlying_names_[u];
+    auto it = market.underlyings.find(name);
+    if (it == market.underlyings.end()) {
+      const std::string needed_by = instrument_ids_[inst_file_index_[layout_.und_inst_begin[u]]];
+      throw input_error("market: underlyings: '" + name + "' is missing (instrument '" + needed_by +
+                        "' needs it)");
+    }
+    validate_underlying_market(it->second, "market: underlyings." + name);
+    next.push_back(it->second);
+  }
+  apply(std::move(next), -1);
+}
+
+bool Engine::update_underlying(const std::string& underlying, const UnderlyingMarket& market) {
+  VR_EXPECTS(!current_.empty(), "update_underlying() after a first revalue()");
+  auto it = std::lower_bound(underlying_names_.begin(), underlying_names_.end(), underlying);
+  if (it == underlying_names_.end() || *it != underlying) return false;
+  const auto u = static_cast<std::int32_t>(it - underlying_names_.begin());
+  validate_underlying_market(market, "market: underlyings." + underlying);
+  std::vector<UnderlyingMarket> next = current_;
+  next[u] = market;
+  apply(std::move(next), u);
+  return true;
+}
+
+void Engine::synchronize() { backend_->synchronize(); }
+
+InstrumentTable Engine::instruments() const {
+  InstrumentTable internal, out;
+  backend_->download(internal);
+  auto reorder = [&](const std::vector<double>& in, std::vector<double>& o) {
+    o.resize(in.size());
+    for (std::size_t k = 0; k < in.size(); ++k) o[inst_file_index_[k]] = in[k];
+  };
+  reorder(internal.price, out.price);
+  reorder(internal.vol, out.vol);
+  reorder(internal.delta, out.delta);
+  reorder(internal.gamma, out.gamma);
+  reorder(internal.vega, out.vega);
+  reorder(internal.theta, out.theta);
+  reorder(internal.rho, out.rho);
+  return out;
+}
+
+BlockResults Engine::blocks() const {
+  BlockResults out;
+  backend_->download(static_cast<BlockTable&>(out));
+  out.account = layout_.block_account;
+  out.underlying = layout_.block_underlying;
+  return out;
+}
+
+AccountTable Engine::accounts() const {
+  AccountTable out;
+  backend_->download(out);
+  return out;
+}
+
+}  // namespace vaultrisk

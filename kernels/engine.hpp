@@ -1,0 +1,80 @@
+// The risk engine: a book resident on a backend (CPU or GPU), revalued against
+// markets in full or one underlying at a time.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "kernels/book.hpp"
+#include "kernels/layout.hpp"
+#include "kernels/market.hpp"
+#include "kernels/methodology.hpp"
+
+namespace vaultrisk {
+
+enum class Device { automatic, cpu, gpu };
+
+// "auto" | "cpu" | "gpu"; throws input_error otherwise.
+Device parse_device(std::string_view text);
+// True when this build has CUDA and a CUDA device is present.
+bool gpu_available();
+
+// Per (account, underlying) results, ordered by account (file order) then underlying name.
+struct BlockResults : BlockTable {
+  std::vector<std::int32_t> account;     // account index (file order)
+  std::vector<std::int32_t> underlying;  // index into Book::underlyings
+};
+
+namespace detail {
+class Backend;
+}
+
+class Engine {
+ public:
+  // Lays the book out and uploads it; `automatic` picks the GPU when one is usable.
+  Engine(const Book& book, const Methodology& methodology, Device device = Device::automatic);
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  std::string device_name() const;
+  bool on_gpu() const { return on_gpu_; }
+
+  // Full revaluation. Every underlying of the book must be in `market`.
+  // On bad input throws input_error and leaves the previous state untouched.
+  void revalue(const Market& market);
+
+  // Incremental revaluation after one underlying's market changed: reprices only its
+  // instruments and its (account, underlying) blocks, then the accounts holding it.
+  // Requires an earlier revalue(). Returns false when no instrument uses `underlying`.
+  bool update_underlying(const std::string& underlying, const UnderlyingMarket& market);
+
+  // Results; instruments and accounts in file order.
+  InstrumentTable instruments() const;
+  BlockResults blocks() const;
+  AccountTable accounts() const;
+
+  const std::vector<std::string>& underlyings() const { return underlying_names_; }
+  std::int64_t block_count() const { return layout_.n_blocks(); }
+  // Blocks until the backend has finished (timing).
+  void synchronize();
+
+ private:
+  MarketParams build_params(const std::vector<UnderlyingMarket>& und) const;
+  void apply(std::vector<UnderlyingMarket> next, std::int32_t only_underlying);
+  std::string explain_invalid(std::int64_t internal_instrument,
+                              const std::vector<UnderlyingMarket>& und) const;
+
+  std::unique_ptr<detail::Backend> backend_;
+  bool on_gpu_ = false;
+  Layout layout_;  // positions released after upload
+  std::vector<std::int32_t> inst_file_index_;  // internal -> file order
+  std::vector<std::string> instrument_ids_;    // file order
+  std::vector<std::string> underlying_names_;
+  std::vector<UnderlyingMarket> current_;      // per underlying; empty before revalue()
+};
+
+}  // namespace vaultrisk

@@ -1,0 +1,175 @@
+// The engine's per-item work, written once for every backend: price an instrument
+// and its scenario row, aggregate one (account, underlying) block, total one account.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+
+#include "kernels/book.hpp"
+#include "kernels/layout.hpp"
+#include "pricing/black76.hpp"
+#include "pricing/svi.hpp"
+#include "pricing/vol_shock.hpp"
+
+namespace vaultrisk::detail {
+
+// True when an instrument cannot be valued with the current market: an unexpired
+// option with no SVI slice for its expiry, or whose slice gives w <= 0.
+struct InstrumentInvalid {
+  EngineView v;
+  VR_HD bool operator()(std::int64_t i) const {
+    if (v.inst_kind[i] != static_cast<std::uint8_t>(InstrumentKind::option)) return false;
+    const UnderlyingState s = v.und[v.inst_underlying[i]];
+    const double t = year_fraction(v.inst_expiry[i], s.time);
+    if (!(t > 0.0)) return false;
+    const std::int32_t slice = v.slot_slice[v.inst_slot[i]];
+    if (slice < 0) return true;
+    const double forward = s.spot * exp(s.rate * t);
+    return is_nan(svi_vol(v.slices[slice], v.inst_strike[i], forward, t));
+  }
+};
+
+// Prices instrument i at the mark and under every scenario of its underlying.
+// Writes the scenario row as V_j - V per unit, which the blocks weight by quantity.
+struct PriceInstrument {
+  EngineView v;
+  VR_HD void operator()(std::int64_t i) const {
+    const std::int32_t u = v.inst_underlying[i];
+    const UnderlyingState s = v.und[u];
+    const MarginParams mp = v.margin[u];
+    double* row = v.scen_dv + i * v.scen_stride;
+    const double* spot_mult = v.scen_spot + mp.scen_begin;
+
+    if (v.inst_kind[i] == static_cast<std::uint8_t>(InstrumentKind::perp)) {
+      write_greeks(i, OptionValue{s.spot, 1.0, 0.0, 0.0, 0.0, 0.0}, 0.0);
+      for (std::int32_t j = 0; j < mp.scen_count; ++j) row[j] = s.spot * spot_mult[j] - s.spot;
+      return;
+    }
+    const bool call = v.inst_call[i] != 0;
+    const double strike = v.inst_strike[i];
+    const double tte = v.inst_expiry[i] - s.time;
+    const double t = tte / kSecondsPerYear;
+    if (!(t > 0.0)) {  // expired: intrinsic at the (shocked) spot
+      const double base = intrinsic(call, s.spot, strike);
+      write_greeks(i, OptionValue{base, 0.0, 0.0, 0.0, 0.0, 0.0}, 0.0);
+      for (std::int32_t j = 0; j < mp.scen_count; ++j)
+        row[j] = intrinsic(call, s.spot * spot_mult[j], strike) - base;
+      return;
+    }
+    const double forward = s.spot * exp(s.rate * t);
+    const double discount = exp(-s.rate * t);
+    const double sqrt_t = sqrt(t);
+    const double vol = svi_vol(v.slices[v.slot_slice[v.inst_slot[i]]], strike, forward, t);
+    const OptionValue o = black76(call, s.spot, strike, t, s.rate, vol);
+    write_greeks(i, o, vol);
+
+    const VolShock shock = vol_shock(mp.vol_shock, tte);
+    const std::int8_t* modes = v.scen_vol + mp.scen_begin;
+    for (std::int32_t j = 0; j < mp.scen_count; ++j) {
+      const double sv =
+          shocked_vol(static_cast<VolMode>(modes[j]), vol, shock, mp.vol_shock.up_floor);
+      row[j] = black_formula(call, strike, forward * spot_mult[j], sv * sqrt_t, discount) - o.price;
+    }
+  }
+
+  VR_HD void write_greeks(std::int64_t i, const OptionValue& o, double vol) const {
+    v.price[i] = o.price;
+    v.vol[i] = vol;
+    v.delta[i] = o.delta;
+    v.gamma[i] = o.gamma;
+    v.vega[i] = o.vega;
+    v.theta[i] = o.theta;
+    v.rho[i] = o.rho;
+  }
+};
+
+// Aggregates one (account, underlying) block: MtM, Greeks, scenario scan and the
+// margin of that underlying. `ids` maps the k-th work item to a block (null: identity).
+struct AggregateBlock {
+  EngineView v;
+  const std::int32_t* ids;
+  VR_HD void operator()(std::int64_t k) const {
+    const std::int64_t b = ids ? ids[k] : k;
+    const std::int64_t p0 = v.block_begin[b], p1 = v.block_begin[b + 1];
+    const std::int32_t u = v.block_underlying[b];
+    const UnderlyingState s = v.und[u];
+    const MarginParams mp = v.margin[u];
+
+    double mtm = 0, delta = 0, gamma = 0, vega = 0, theta = 0, rho = 0;
+    double perp = 0, short_opt = 0, gross = 0;
+    for (std::int64_t p = p0; p < p1; ++p) {
+      const std::int32_t i = v.pos_inst[p];
+      const double q = v.pos_qty[p];
+      if (v.inst_kind[i] == static_cast<std::uint8_t>(InstrumentKind::perp)) {
+        mtm += q * (s.spot - v.pos_entry[p]);
+        delta += q;
+        perp += fabs(q);
+      } else {
+        mtm += q * v.price[i];
+        delta += q * v.delta[i];
+        gamma += q * v.gamma[i];
+        vega += q * v.vega[i];
+        theta += q * v.theta[i];
+        rho += q * v.rho[i];
+        gross += fabs(q);
+        short_opt += q < 0.0 ? -q : 0.0;
+      }
+    }
+    gross += perp;
+
+    // Scenario-outer loop: no per-thread PnL vector, positions stay in cache.
+    double scan = 0.0;
+    std::int32_t worst = -1;
+    for (std::int32_t j = 0; j < mp.scen_count; ++j) {
+      double sum = 0.0;
+      for (std::int64_t p = p0; p < p1; ++p)
+        sum += v.pos_qty[p] * v.scen_dv[static_cast<std::int64_t>(v.pos_inst[p]) * v.scen_stride + j];
+      const double pnl = sum * v.scen_damp[mp.scen_begin + j];
+      if (pnl < scan) {  // strict: the first minimiser wins ties
+        scan = pnl;
+        worst = j;
+      }
+    }
+
+    const double mm_cont = mp.mm_perp * perp * s.spot + mp.mm_short * short_opt * s.spot;
+    double im_cont = mm_cont + mp.im_perp * perp * s.spot + mp.im_short * short_opt * s.spot;
+    if (s.confidence < mp.low_confidence) im_cont += (1.0 - s.confidence) * gross * s.spot;
+
+    v.b_mtm[b] = mtm;
+    v.b_delta[b] = delta;
+    v.b_gamma[b] = gamma;
+    v.b_vega[b] = vega;
+    v.b_theta[b] = theta;
+    v.b_rho[b] = rho;
+    v.b_scan[b] = scan;
+    v.b_worst[b] = worst;
+    v.b_mm[b] = mm_cont - mp.mm_scan * scan;
+    v.b_im[b] = im_cont - mp.im_scan * scan;
+  }
+};
+
+// Totals one account over its blocks, in block order, and classifies it.
+struct AggregateAccount {
+  EngineView v;
+  const std::int32_t* ids;
+  VR_HD void operator()(std::int64_t k) const {
+    const std::int64_t a = ids ? ids[k] : k;
+    double equity = v.cash[a], mm = 0.0, im = 0.0;
+    for (std::int64_t b = v.acct_block_begin[a]; b < v.acct_block_begin[a + 1]; ++b) {
+      equity += v.b_mtm[b];
+      mm += v.b_mm[b];
+      im += v.b_im[b];
+    }
+    const double mm_surplus = equity - mm, im_surplus = equity - im;
+    v.a_equity[a] = equity;
+    v.a_mm[a] = mm;
+    v.a_im[a] = im;
+    v.a_mm_surplus[a] = mm_surplus;
+    v.a_im_surplus[a] = im_surplus;
+    v.a_status[a] = static_cast<std::uint8_t>(mm_surplus < 0.0   ? AccountStatus::liquidatable
+                                              : im_surplus < 0.0 ? AccountStatus::margin_call
+                                                                 : AccountStatus::healthy);
+  }
+};
+
+}  // namespace vaultrisk::detail

@@ -1,0 +1,230 @@
+// The engine (CPU backend) against the sequential reference; incremental == full.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/error.hpp"
+#include "kernels/engine.hpp"
+#include "kernels/reference.hpp"
+#include "test_books.hpp"
+
+using namespace vaultrisk;
+using books::random_case;
+
+namespace {
+
+void expect_near_all(const std::vector<double>& a, const std::vector<double>& b, double rel, const char* what) {
+  ASSERT_EQ(a.size(), b.size()) << what;
+  for (std::size_t k = 0; k < a.size(); ++k)
+    ASSERT_NEAR(a[k], b[k], rel * (1.0 + std::fabs(b[k]))) << what << "[" << k << "]";
+}
+
+void expect_identical(const Engine& x, const Engine& y) {
+  const InstrumentTable ix = x.instruments(), iy = y.instruments();
+  const BlockResults bx = x.blocks(), by = y.blocks();
+  const AccountTable ax = x.accounts(), ay = y.accounts();
+  EXPECT_EQ(ix.price, iy.price);
+  EXPECT_EQ(ix.vol, iy.vol);
+  EXPECT_EQ(ix.delta, iy.delta);
+  EXPECT_EQ(ix.theta, iy.theta);
+  EXPECT_EQ(bx.mtm, by.mtm);
+  EXPECT_EQ(bx.delta, by.delta);
+  EXPECT_EQ(bx.vega, by.vega);
+  EXPECT_EQ(bx.scan, by.scan);
+  EXPECT_EQ(bx.worst, by.worst);
+  EXPECT_EQ(bx.mm, by.mm);
+  EXPECT_EQ(bx.im, by.im);
+  EXPECT_EQ(ax.equity, ay.equity);
+  EXPECT_EQ(ax.mm, ay.mm);
+  EXPECT_EQ(ax.im, ay.im);
+  EXPECT_EQ(ax.mm_surplus, ay.mm_surplus);
+  EXPECT_EQ(ax.im_surplus, ay.im_surplus);
+  EXPECT_EQ(ax.status, ay.status);
+}
+
+}  // namespace
+
+class EngineVsReference : public ::testing::TestWithParam<int> {};
+
+TEST_P(EngineVsReference, AllOutputsAgreeToOnePartInABillion) {
+  const auto c = random_case(static_cast<std::uint64_t>(GetParam()), 400);
+  Engine engine(c.book, c.methodology, Device::cpu);
+  engine.revalue(c.market);
+  const auto ref = reference::revalue(c.book, c.market, c.methodology);
+  const InstrumentTable it = engine.instruments();
+  expect_near_all(it.price, ref.instruments.price, 1e-12, "price");
+  expect_near_all(it.vol, ref.instruments.vol, 1e-12, "vol");
+  expect_near_all(it.delta, ref.instruments.delta, 1e-12, "delta");
+  expect_near_all(it.gamma, ref.instruments.gamma, 1e-12, "gamma");
+  expect_near_all(it.vega, ref.instruments.vega, 1e-12, "vega");
+  expect_near_all(it.theta, ref.instruments.theta, 1e-12, "theta");
+  expect_near_all(it.rho, ref.instruments.rho, 1e-12, "rho");
+
+  const BlockResults b = engine.blocks();
+  ASSERT_EQ(b.account, ref.blocks.account);
+  ASSERT_EQ(b.underlying, ref.blocks.underlying);
+  expect_near_all(b.mtm, ref.blocks.mtm, 1e-9, "mtm");
+  expect_near_all(b.delta, ref.blocks.delta, 1e-9, "block delta");
+  expect_near_all(b.gamma, ref.blocks.gamma, 1e-9, "block gamma");
+  expect_near_all(b.vega, ref.blocks.vega, 1e-9, "block vega");
+  expect_near_all(b.theta, ref.blocks.theta, 1e-9, "block theta");
+  expect_near_all(b.rho, ref.blocks.rho, 1e-9, "block rho");
+  expect_near_all(b.scan, ref.blocks.scan, 1e-9, "scan");
+  expect_near_all(b.mm, ref.blocks.mm, 1e-9, "mm");
+  expect_near_all(b.im, ref.blocks.im, 1e-9, "im");
+  for (std::size_t k = 0; k < b.worst.size(); ++k) {
+    if (b.worst[k] < 0) {
+      EXPECT_EQ(ref.blocks.worst[k], -1);
+      continue;
+    }
+    // The engine's worst scenario is a minimiser of the reference's PnL vector.
+    EXPECT_NEAR(ref.block_pnl[k][b.worst[k]], ref.blocks.scan[k], 1e-9 * (1 + std::fabs(ref.blocks.scan[k])));
+  }
+  const AccountTable a = engine.accounts();
+  expect_near_all(a.equity, ref.accounts.equity, 1e-9, "equity");
+  expect_near_all(a.mm, ref.accounts.mm, 1e-9, "account mm");
+  expect_near_all(a.im, ref.accounts.im, 1e-9, "account im");
+  expect_near_all(a.mm_surplus, ref.accounts.mm_surplus, 1e-9, "mm_surplus");
+  expect_near_all(a.im_surplus, ref.accounts.im_surplus, 1e-9, "im_surplus");
+  EXPECT_EQ(a.status, ref.accounts.status);
+  // The random cases are meant to exercise every status.
+  for (std::uint8_t s = 0; s < 3; ++s)
+    EXPECT_NE(std::count(a.status.begin(), a.status.end(), s), 0) << "status " << int(s);
+}
+
+INSTANTIATE_TEST_SUITE_P(Seeds, EngineVsReference, ::testing::Values(1, 2, 3, 4, 5));
+
+TEST(Incremental, EachUnderlyingUpdateEqualsAFullRevaluationBitForBit) {
+  const auto c = random_case(11, 500);
+  Market market = c.market;
+  Engine incremental(c.book, c.methodology, Device::cpu);
+  incremental.revalue(market);
+  std::uint64_t seed = 100;
+  for (int round = 0; round < 3; ++round) {
+    for (const std::string& name : c.book.underlyings) {
+      market.underlyings[name] = books::moved(market.underlyings[name], ++seed);
+      ASSERT_TRUE(incremental.update_underlying(name, market.underlyings[name]));
+      Engine full(c.book, c.methodology, Device::cpu);
+      full.revalue(market);
+      expect_identical(incremental, full);
+    }
+  }
+}
+
+TEST(Incremental, UnknownUnderlyingIsIgnored) {
+  const auto c = random_case(3, 10);
+  Engine e(c.book, c.methodology, Device::cpu);
+  e.revalue(c.market);
+  EXPECT_FALSE(e.update_underlying("ZZZ", c.market.underlyings.at("ZZZ")));
+}
+
+TEST(BadMarket, NonPositiveVarianceIsRejectedAndChangesNothing) {
+  const auto c = random_case(5, 200);
+  Engine e(c.book, c.methodology, Device::cpu);
+  e.revalue(c.market);
+  Engine before(c.book, c.methodology, Device::cpu);
+  before.revalue(c.market);
+
+  UnderlyingMarket bad = c.market.underlyings.at("AAA");
+  bad.expiries[2].svi = SviParams{-1.0, 0.01, 0.0, 0.0, 0.1};  // w < 0 everywhere
+  try {
+    e.update_underlying("AAA", bad);
+    FAIL() << "expected input_error";
+  } catch (const input_error& err) {
+    const std::string msg = err.what();
+    EXPECT_NE(msg.find("underlyings.AAA"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("instrument 'AAA-"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("not positive"), std::string::npos) << msg;
+  }
+  expect_identical(e, before);
+
+  Market full_bad = c.market;
+  full_bad.underlyings["AAA"] = bad;
+  EXPECT_THROW(e.revalue(full_bad), input_error);
+  expect_identical(e, before);
+
+  // And the engine still works after a rejection.
+  const UnderlyingMarket good = books::moved(c.market.underlyings.at("AAA"), 9);
+  e.update_underlying("AAA", good);
+  Market m2 = c.market;
+  m2.underlyings["AAA"] = good;
+  Engine full(c.book, c.methodology, Device::cpu);
+  full.revalue(m2);
+  expect_identical(e, full);
+}
+
+TEST(BadMarket, UnexpiredOptionWithoutSliceIsRejected) {
+  const auto c = random_case(6, 50);
+  Engine e(c.book, c.methodology, Device::cpu);
+  UnderlyingMarket m = c.market.underlyings.at("BBB");
+  m.expiries.erase(m.expiries.begin() + 1);
+  Market market = c.market;
+  market.underlyings["BBB"] = m;
+  try {
+    e.revalue(market);
+    FAIL() << "expected input_error";
+  } catch (const input_error& err) {
+    EXPECT_NE(std::string(err.what()).find("no SVI slice for this expiry"), std::string::npos) << err.what();
+  }
+}
+
+TEST(BadMarket, ExpiredOptionsNeedNoSlice) {
+  const auto c = random_case(6, 50);
+  Engine e(c.book, c.methodology, Device::cpu);
+  Market market = c.market;
+  // Move time past every expiry: no slice is needed at all.
+  for (auto& [name, m] : market.underlyings) {
+    m.time += 500 * 86400.0;
+    m.expiries.clear();
+  }
+  EXPECT_NO_THROW(e.revalue(market));
+  const InstrumentTable t = e.instruments();
+  for (double v : t.vega) EXPECT_EQ(v, 0.0);
+}
+
+TEST(BadMarket, MissingUnderlyingNamesTheInstrumentThatNeedsIt) {
+  const auto c = random_case(7, 20);
+  Engine e(c.book, c.methodology, Device::cpu);
+  Market market = c.market;
+  market.underlyings.erase("CCC");
+  try {
+    e.revalue(market);
+    FAIL();
+  } catch (const input_error& err) {
+    EXPECT_NE(std::string(err.what()).find("'CCC' is missing (instrument 'CCC-"), std::string::npos) << err.what();
+  }
+}
+
+TEST(BadMarket, NumbersOutOfRangeAreRejectedBeforeAnyWork) {
+  const auto c = random_case(8, 20);
+  Engine e(c.book, c.methodology, Device::cpu);
+  e.revalue(c.market);
+  UnderlyingMarket m = c.market.underlyings.at("AAA");
+  for (auto mutate : std::vector<void (*)(UnderlyingMarket&)>{
+           [](UnderlyingMarket& x) { x.spot = -1; }, [](UnderlyingMarket& x) { x.spot = NAN; },
+           [](UnderlyingMarket& x) { x.confidence = 1.5; }, [](UnderlyingMarket& x) { x.rate = INFINITY; },
+           [](UnderlyingMarket& x) { x.expiries[0].svi.rho = 2; },
+           [](UnderlyingMarket& x) { x.expiries[1].expiry = x.expiries[0].expiry; }}) {
+    UnderlyingMarket bad = m;
+    mutate(bad);
+    EXPECT_THROW(e.update_underlying("AAA", bad), input_error);
+  }
+}
+
+TEST(Device, ParsingAndAvailability) {
+  EXPECT_EQ(parse_device("auto"), Device::automatic);
+  EXPECT_EQ(parse_device("cpu"), Device::cpu);
+  EXPECT_EQ(parse_device("gpu"), Device::gpu);
+  EXPECT_THROW(parse_device("tpu"), input_error);
+  const auto c = random_case(1, 5);
+  if (!gpu_available()) {
+    EXPECT_THROW(Engine(c.book, c.methodology, Device::gpu), unavailable_error);
+    Engine e(c.book, c.methodology, Device::automatic);
+    EXPECT_FALSE(e.on_gpu());
+    EXPECT_NE(e.device_name().find("cpu"), std::string::npos);
+  } else {
+    Engine e(c.book, c.methodology, Device::automatic);
+    EXPECT_TRUE(e.on_gpu());
+  }
+}

@@ -83,6 +83,15 @@ struct PriceInstrument {
   }
 };
 
+// "First one on ties" for the worst scenario: PnLs within kWorstTieRel of each
+// other are ties, so the choice does not hang on rounding (a far out-of-the-money
+// option is worth ~0 under several scenarios, whose PnLs then differ in the last
+// ulp only, and differently on CPU, GPU or another library). `scan` stays exact.
+inline constexpr double kWorstTieRel = 1e-12;
+VR_HD_INLINE bool worst_improves(double pnl, double worst_pnl) {
+  return pnl < worst_pnl - kWorstTieRel * fabs(worst_pnl);
+}
+
 // Aggregates one (account, underlying) block: MtM, Greeks, scenario scan and the
 // margin of that underlying. `ids` maps the k-th work item to a block (null: identity).
 struct AggregateBlock {
@@ -118,15 +127,16 @@ struct AggregateBlock {
     gross += perp;
 
     // Scenario-outer loop: no per-thread PnL vector, positions stay in cache.
-    double scan = 0.0;
+    double scan = 0.0, worst_pnl = 0.0;
     std::int32_t worst = -1;
     for (std::int32_t j = 0; j < mp.scen_count; ++j) {
       double sum = 0.0;
       for (std::int64_t p = p0; p < p1; ++p)
         sum += v.pos_qty[p] * v.scen_dv[static_cast<std::int64_t>(v.pos_inst[p]) * v.scen_stride + j];
       const double pnl = sum * v.scen_damp[mp.scen_begin + j];
-      if (pnl < scan) {  // strict: the first minimiser wins ties
-        scan = pnl;
+      scan = pnl < scan ? pnl : scan;
+      if (worst_improves(pnl, worst_pnl)) {
+        worst_pnl = pnl;
         worst = j;
       }
     }

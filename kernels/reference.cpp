@@ -5,6 +5,7 @@
 #include <map>
 
 #include "core/error.hpp"
+#include "kernels/functors.hpp"
 #include "pricing/black76.hpp"
 #include "pricing/svi.hpp"
 #include "pricing/vol_shock.hpp"
@@ -117,7 +118,7 @@ Result revalue(const Book& book, const Market& market, const Methodology& method
       }
       gross += perp;
       std::vector<double> pnl;
-      double scan = 0.0;
+      double scan = 0.0, worst_pnl = 0.0;
       int worst = -1;
       for (std::size_t j = 0; j < meth.scenarios.size(); ++j) {
         const Scenario& sc = meth.scenarios[j];
@@ -129,8 +130,9 @@ Result revalue(const Book& book, const Market& market, const Methodology& method
                                                         : q * pr.shocked(i, sc.spot, sc.vol, meth);
         }
         pnl.push_back((mtm_j - mtm) * sc.damp);
-        if (pnl.back() < scan) {
-          scan = pnl.back();
+        scan = std::min(scan, pnl.back());
+        if (detail::worst_improves(pnl.back(), worst_pnl)) {
+          worst_pnl = pnl.back();
           worst = static_cast<int>(j);
         }
       }

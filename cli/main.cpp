@@ -171,7 +171,7 @@ int cmd_price(const std::vector<std::string>& argv) {
   engine.revalue(in.market);
   log("priced %zu instruments (%.1f ms)", in.book.instrument_count(), ms_since(t));
   if (out.has_parent_path()) std::filesystem::create_directories(out.parent_path());
-  io::write_file_atomic(out, io::price_csv(in.book, engine.instruments()));
+  io::write_price_csv(out, in.book, engine.instruments());
   log("wrote %s", out.c_str());
   return 0;
 }
@@ -202,8 +202,8 @@ int cmd_revalue(const std::vector<std::string>& argv) {
   const AccountTable accounts = engine.accounts();
   const BlockResults blocks = engine.blocks();
   std::filesystem::create_directories(out);
-  io::write_file_atomic(out / "accounts.csv", io::accounts_csv(in.book, accounts));
-  io::write_file_atomic(out / "account_underlyings.csv", io::account_underlyings_csv(in.book, blocks));
+  io::write_accounts_csv(out / "accounts.csv", in.book, accounts);
+  io::write_account_underlyings_csv(out / "account_underlyings.csv", in.book, blocks);
 
   std::size_t count[3] = {0, 0, 0};
   double equity = 0, mm = 0, im = 0;

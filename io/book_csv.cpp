@@ -7,6 +7,8 @@
 
 #include "core/error.hpp"
 #include "io/csv_reader.hpp"
+#include "io/flat_index.hpp"
+#include "kernels/detail/insertion_sort.hpp"
 
 namespace vaultrisk::io {
 
@@ -79,32 +81,40 @@ void load_positions(const std::filesystem::path& path, Book& book,
                     const std::unordered_map<std::uint64_t, std::int32_t>& accounts) {
   CsvReader r(path, {"account", "instrument", "quantity", "entry_price"});
   enum { ACCOUNT, INSTRUMENT, QTY, ENTRY };
-  // Views into the instruments' ids avoid a string per lookup.
-  std::unordered_map<std::string_view, std::int32_t> inst;
-  inst.reserve(instruments.size() * 2);
-  for (const auto& [id, i] : instruments) inst.emplace(id, i);
+  // Views into the book's ids avoid a string per lookup.
+  FlatIndex inst(book.instrument_count());
+  for (std::size_t i = 0; i < book.instrument_count(); ++i)
+    inst.insert(book.instrument_id[i], static_cast<std::int32_t>(i));
+  (void)instruments;
   const std::size_t hint = r.size_hint() / 2;
   book.pos_account.reserve(hint);
   book.pos_instrument.reserve(hint);
   book.pos_quantity.reserve(hint);
   book.pos_entry.reserve(hint);
+  // Positions usually come grouped by account: remember the last lookup.
+  std::uint64_t last_id = 0;
+  std::int32_t last_index = -1;
   while (r.next()) {
     const std::uint64_t a = r.uint64(ACCOUNT);
-    const auto ai = accounts.find(a);
-    if (ai == accounts.end()) r.fail(ACCOUNT, "unknown account " + std::to_string(a) + " (not in accounts.csv)");
-    const auto ii = inst.find(r.field(INSTRUMENT));
-    if (ii == inst.end())
+    if (last_index < 0 || a != last_id) {
+      const auto ai = accounts.find(a);
+      if (ai == accounts.end()) r.fail(ACCOUNT, "unknown account " + std::to_string(a) + " (not in accounts.csv)");
+      last_id = a;
+      last_index = ai->second;
+    }
+    const std::int32_t ii = inst.find(r.field(INSTRUMENT));
+    if (ii < 0)
       r.fail(INSTRUMENT, "unknown instrument '" + std::string(r.field(INSTRUMENT)) + "' (not in instruments.csv)");
     const double q = r.number(QTY);
     double entry = 0.0;
-    if (book.kind[ii->second] == InstrumentKind::perp) {
+    if (book.kind[ii] == InstrumentKind::perp) {
       entry = r.number(ENTRY);
       if (entry < 0.0) r.fail(ENTRY, "must not be negative");
     } else {
       r.number_or(ENTRY, 0.0);  // checked, unused for options
     }
-    book.pos_account.push_back(ai->second);
-    book.pos_instrument.push_back(ii->second);
+    book.pos_account.push_back(last_index);
+    book.pos_instrument.push_back(ii);
     book.pos_quantity.push_back(q);
     book.pos_entry.push_back(entry);
   }
@@ -119,9 +129,8 @@ void load_positions(const std::filesystem::path& path, Book& book,
   for (std::size_t p = 0; p < n; ++p) order[fill[book.pos_account[p]]++] = static_cast<std::int64_t>(p);
   for (std::size_t a = 0; a < book.account_count(); ++a) {
     auto first = order.begin() + begin[a], last = order.begin() + begin[a + 1];
-    std::sort(first, last, [&](std::int64_t x, std::int64_t y) {
-      return std::pair(book.pos_instrument[x], x) < std::pair(book.pos_instrument[y], y);
-    });
+    // Stable (file order on equal instruments), and in-place: accounts hold few positions.
+    insertion_sort(first, last, [&](std::int64_t x, std::int64_t y) { return book.pos_instrument[x] < book.pos_instrument[y]; });
     for (auto it = first; it + 1 < last; ++it)
       if (book.pos_instrument[*it] == book.pos_instrument[*(it + 1)])
         throw input_error(r.name() + ":" + std::to_string(*(it + 1) + 2) + ": field 'instrument': duplicate position of account " +

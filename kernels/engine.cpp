@@ -8,6 +8,7 @@
 
 #include "core/error.hpp"
 #include "kernels/backend.hpp"
+#include "kernels/detail/insertion_sort.hpp"
 #include "pricing/black76.hpp"
 
 namespace vaultrisk {
@@ -86,8 +87,8 @@ Layout make_layout(const Book& book, const Methodology& methodology,
   for (std::int64_t p = 0; p < n_pos; ++p) order[fill[book.pos_account[p]]++] = p;
   auto und_of_pos = [&](std::int64_t p) { return book.underlying[book.pos_instrument[p]]; };
   for (std::int64_t a = 0; a < n_acct; ++a)
-    std::stable_sort(order.begin() + acct_pos_begin[a], order.begin() + acct_pos_begin[a + 1],
-                     [&](std::int64_t x, std::int64_t y) { return und_of_pos(x) < und_of_pos(y); });
+    insertion_sort(order.begin() + acct_pos_begin[a], order.begin() + acct_pos_begin[a + 1],
+                   [&](std::int64_t x, std::int64_t y) { return und_of_pos(x) < und_of_pos(y); });
 
   l.pos_inst.resize(n_pos);
   l.pos_qty.resize(n_pos);

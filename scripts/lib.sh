@@ -6,6 +6,7 @@ VR_APT_PACKAGES=(
   build-essential cmake ninja-build pkg-config git
   libgtest-dev googletest libbenchmark-dev nlohmann-json3-dev
   libquantlib0-dev libboost-dev
+  libsecp256k1-dev libcrypto++-dev
   python3 python3-numpy python3-scipy python3-pandas
 )
 
@@ -18,6 +19,8 @@ vr_install_deps() {
   local pkgs=("${VR_APT_PACKAGES[@]}") missing=()
   # Thrust headers: the CUDA toolkit's CCCL when present, else Debian's.
   vr_have_cuda || pkgs+=(libthrust-dev libcub-dev)
+  # Node.js for the pinned JS tools (ethers); Debian's unless one is already installed.
+  command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || pkgs+=(nodejs npm)
   for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
   done
@@ -27,6 +30,13 @@ vr_install_deps() {
     [ "$(id -u)" -eq 0 ] || sudo="sudo"
     $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+  fi
+  # npm packages, exactly as package-lock.json pins them.
+  if [ ! -f "$VR_ROOT/node_modules/.package-lock.json" ] ||
+     ! cmp -s <(sed -n '/"packages"/,$p' "$VR_ROOT/package-lock.json") \
+               <(sed -n '/"packages"/,$p' "$VR_ROOT/node_modules/.package-lock.json" 2>/dev/null); then
+    log "npm ci (pinned JS tools)"
+    (cd "$VR_ROOT" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
   fi
 }
 

@@ -1,0 +1,62 @@
+// Emits random signed LiquidationIntents and personal messages as JSON for
+// tests/js/verify_intents.mjs (ethers) to verify independently.
+#include <cstdio>
+#include <random>
+#include <string>
+
+#include "chain/eip712.hpp"
+#include "chain/keccak.hpp"
+#include "chain/secp256k1.hpp"
+
+using namespace vaultrisk::chain;
+
+int main() {
+  std::mt19937_64 rng(2026);
+  std::uniform_real_distribution<double> u(0, 1);
+  std::string out = "{\"intents\": [";
+  for (int k = 0; k < 200; ++k) {
+    Bytes key(32);
+    for (auto& b : key) b = static_cast<std::uint8_t>(rng());
+    key[0] &= 0x7f;  // below the curve order
+    const Signer signer(to_hex(key));
+    Eip712Domain d;
+    d.chain_id = k % 3 == 0 ? 1 : 31337 + k;
+    for (auto& b : d.verifying_contract) b = static_cast<std::uint8_t>(rng());
+    LiquidationIntent i;
+    i.account = k % 5 == 0 ? 18446744073709551615ull : rng();
+    i.nonce = rng() >> (k % 64);
+    i.deadline = 1767225600 + rng() % 100000;
+    i.epoch = rng() % 1000000;
+    const double mags[] = {1e-12, 0.1, 1.5, 1234.5678, 9.87e9, 3.3e15};
+    i.equity = (u(rng) < 0.5 ? -1 : 1) * mags[k % 6] * u(rng);
+    i.maintenance_margin = mags[(k + 3) % 6] * u(rng);
+    for (auto& b : i.market_digest) b = static_cast<std::uint8_t>(rng());
+    const Hash32 digest = typed_data_digest(d, i);
+    const Signature sig = signer.sign(digest);
+    char buf[2048];
+    std::snprintf(buf, sizeof buf,
+                  "%s{\"domain\": {\"chainId\": \"%llu\", \"verifyingContract\": \"%s\"}, \"intent\": {\"account\": \"%llu\", "
+                  "\"nonce\": \"%llu\", \"deadline\": \"%llu\", \"epoch\": \"%llu\", \"equity\": \"%s\", "
+                  "\"maintenanceMargin\": \"%s\", \"marketDigest\": \"%s\"}, \"digest\": \"%s\", \"signature\": \"%s\", "
+                  "\"signer\": \"%s\"}",
+                  k ? ", " : "", static_cast<unsigned long long>(d.chain_id), to_hex(d.verifying_contract).c_str(),
+                  static_cast<unsigned long long>(i.account), static_cast<unsigned long long>(i.nonce),
+                  static_cast<unsigned long long>(i.deadline), static_cast<unsigned long long>(i.epoch),
+                  Word::fixed18(i.equity).decimal(true).c_str(), Word::fixed18(i.maintenance_margin).decimal(false).c_str(),
+                  to_hex(i.market_digest).c_str(), to_hex(digest).c_str(), to_hex(sig).c_str(),
+                  to_hex(signer.address()).c_str());
+    out += buf;
+  }
+  out += "], \"messages\": [";
+  const Signer oracle("0x4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318");
+  for (int k = 0; k < 50; ++k) {
+    const std::string body = "{\"underlying\":\"BTC\",\"seq\":" + std::to_string(k) + ",\"spot\":97000.5}";
+    const Signature sig = oracle.sign(personal_message_hash(body));
+    std::string escaped;
+    for (char c : body) escaped += c == '"' ? std::string("\\\"") : std::string(1, c);
+    out += (k ? ", " : "") + std::string("{\"message\": \"") + escaped + "\", \"signature\": \"" + to_hex(sig) +
+           "\", \"signer\": \"" + to_hex(oracle.address()) + "\"}";
+  }
+  out += "]}\n";
+  std::fputs(out.c_str(), stdout);
+}

@@ -1,0 +1,37 @@
+// Independent check of vaultrisk's EIP-712 intents and EIP-191 signatures with ethers.
+//   node tests/js/verify_intents.mjs CASES.json
+// CASES.json: {"intents": [{domain, intent, digest, signature, signer}], "messages": [{message, signature, signer}]}
+import { readFileSync } from "node:fs";
+import { TypedDataEncoder, verifyTypedData, verifyMessage } from "ethers";
+
+const types = {
+  LiquidationIntent: [
+    { name: "account", type: "uint256" },
+    { name: "nonce", type: "uint64" },
+    { name: "deadline", type: "uint64" },
+    { name: "epoch", type: "uint64" },
+    { name: "equity", type: "int256" },
+    { name: "maintenanceMargin", type: "uint256" },
+    { name: "marketDigest", type: "bytes32" },
+  ],
+};
+
+const cases = JSON.parse(readFileSync(process.argv[2], "utf8"));
+let passed = 0, failed = 0;
+const check = (ok, what) => { if (ok) passed++; else { failed++; console.error("FAIL:", what); } };
+
+for (const c of cases.intents) {
+  const domain = { name: "vaultrisk", version: "1", chainId: BigInt(c.domain.chainId), verifyingContract: c.domain.verifyingContract };
+  const digest = TypedDataEncoder.hash(domain, types, c.intent);
+  check(digest === c.digest, `digest ${JSON.stringify(c.intent)}: ethers ${digest} vs ${c.digest}`);
+  const signer = verifyTypedData(domain, types, c.intent, c.signature).toLowerCase();
+  check(signer === c.signer, `intent signer ${signer} vs ${c.signer}`);
+  const v = parseInt(c.signature.slice(130, 132), 16);
+  check(v === 27 || v === 28, `v = ${v}`);
+}
+for (const m of cases.messages) {
+  const signer = verifyMessage(m.message, m.signature).toLowerCase();
+  check(signer === m.signer, `message signer ${signer} vs ${m.signer}`);
+}
+console.log(`${passed} passed, ${failed} failed`);
+process.exit(failed ? 1 : 0);

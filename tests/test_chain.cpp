@@ -1,0 +1,90 @@
+// EVM primitives against published vectors and exact arithmetic.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "chain/abi_word.hpp"
+#include "chain/eip712.hpp"
+#include "chain/keccak.hpp"
+#include "chain/secp256k1.hpp"
+#include "core/error.hpp"
+
+using namespace vaultrisk;
+using namespace vaultrisk::chain;
+
+TEST(Keccak, KnownVectors) {
+  EXPECT_EQ(to_hex(keccak256("")), "0xc5d2460186f7233c927e7db2dcc703c0e500b653ca82273b7bfad8045d85a470");
+  EXPECT_EQ(to_hex(keccak256("hello")), "0x1c8aff950685c2ed4bc3174f3472287b56d9517b9c948127319a09a7a36deac8");
+  // The ERC-20 Transfer event topic.
+  EXPECT_EQ(to_hex(keccak256("Transfer(address,address,uint256)")),
+            "0xddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef");
+}
+
+TEST(Secp256k1, AddressOfKnownKeys) {
+  EXPECT_EQ(to_hex(Signer("0x0000000000000000000000000000000000000000000000000000000000000001").address()),
+            "0x7e5f4552091a69125d5dfcb7b8c2659029395bdf");
+  // ethers' documentation key.
+  EXPECT_EQ(to_hex(Signer("0x4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318").address()),
+            "0x2c7536e3605d9c16a7a3d7b1898e529396a65c23");
+}
+
+TEST(Secp256k1, SignRecoverRoundTripAndRejections) {
+  const Signer s("0x4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318");
+  const Hash32 d = personal_message_hash("vaultrisk");
+  Signature sig = s.sign(d);
+  EXPECT_TRUE(sig[64] == 27 || sig[64] == 28);
+  EXPECT_EQ(recover_address(d, sig), s.address());
+  EXPECT_EQ(sig, s.sign(d));  // deterministic (RFC 6979)
+  // Another message recovers another address.
+  EXPECT_NE(recover_address(personal_message_hash("vaultrisk!"), sig), s.address());
+  // High-s twin (s' = n - s, v flipped) is rejected as malleable.
+  static const std::uint8_t kN[32] = {0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
+                                      0xFF, 0xFF, 0xFF, 0xFF, 0xFE, 0xBA, 0xAE, 0xDC, 0xE6, 0xAF, 0x48,
+                                      0xA0, 0x3B, 0xBF, 0xD2, 0x5E, 0x8C, 0xD0, 0x36, 0x41, 0x41};
+  Signature high = sig;
+  int borrow = 0;
+  for (int i = 31; i >= 0; --i) {
+    const int v = kN[i] - sig[32 + i] - borrow;
+    high[32 + i] = static_cast<std::uint8_t>(v & 0xff);
+    borrow = v < 0;
+  }
+  high[64] = sig[64] == 27 ? 28 : 27;
+  EXPECT_FALSE(recover_address(d, high).has_value());
+  Signature bad_v = sig;
+  bad_v[64] = 29;
+  EXPECT_FALSE(recover_address(d, bad_v).has_value());
+  EXPECT_FALSE(signature_from_hex("0x1234").has_value());
+  EXPECT_THROW(Signer("0x00"), input_error);
+  EXPECT_THROW(Signer("0x0000000000000000000000000000000000000000000000000000000000000000"), input_error);
+}
+
+TEST(AbiWord, Fixed18RoundsHalfEvenFromTheExactBinaryValue) {
+  EXPECT_EQ(Word::fixed18(1.5).decimal(false), "1500000000000000000");
+  EXPECT_EQ(Word::fixed18(0.0).decimal(false), "0");
+  EXPECT_EQ(Word::fixed18(-0.0).decimal(true), "0");
+  // 0.1 is 0.1000000000000000055511151231257827... in binary.
+  EXPECT_EQ(Word::fixed18(0.1).decimal(false), "100000000000000006");
+  // 2^-19 * 1e18 = 1907348632812.5 exactly: ties go to the even neighbour.
+  EXPECT_EQ(Word::fixed18(1.0 / 524288).decimal(false), "1907348632812");
+  EXPECT_EQ(Word::fixed18(3.0 / 524288).decimal(false), "5722045898438");
+  EXPECT_EQ(Word::fixed18(-2.25).decimal(true), "-2250000000000000000");
+  EXPECT_TRUE(Word::fixed18(-2.25).negative());
+  // Two's complement: -1e-18 is all ones.
+  EXPECT_EQ(to_hex(Word::fixed18(-1e-18).be), "0x" + std::string(64, 'f'));
+  EXPECT_EQ(Word::fixed18(1e30).decimal(false), "1000000000000000019884624838656000000000000000000");
+  EXPECT_THROW(Word::fixed18(1e60), input_error);
+  EXPECT_THROW(Word::fixed18(NAN), input_error);
+  EXPECT_EQ(Word::from_u64(18446744073709551615ull).decimal(false), "18446744073709551615");
+}
+
+TEST(Eip712, TypeHashAndDomainFollowTheSpec) {
+  EXPECT_EQ(to_hex(keccak256(kLiquidationIntentType)),
+            to_hex(keccak256(std::string("LiquidationIntent(uint256 account,uint64 nonce,uint64 deadline,uint64 epoch,"
+                                         "int256 equity,uint256 maintenanceMargin,bytes32 marketDigest)"))));
+  Eip712Domain a, b;
+  b.chain_id = 1;
+  EXPECT_NE(domain_separator(a), domain_separator(b));
+  LiquidationIntent i;
+  i.maintenance_margin = -1;
+  EXPECT_THROW(struct_hash(i), input_error);
+}

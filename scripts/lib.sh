@@ -31,12 +31,13 @@ vr_install_deps() {
     $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
   fi
-  # npm packages, exactly as package-lock.json pins them.
-  if [ ! -f "$VR_ROOT/node_modules/.package-lock.json" ] ||
-     ! cmp -s <(sed -n '/"packages"/,$p' "$VR_ROOT/package-lock.json") \
-               <(sed -n '/"packages"/,$p' "$VR_ROOT/node_modules/.package-lock.json" 2>/dev/null); then
+  # npm packages, exactly as package-lock.json pins them (re-run when the lock changes).
+  local stamp="$VR_ROOT/node_modules/.vr-lock-sha256" want
+  want="$(sha256sum "$VR_ROOT/package-lock.json" | cut -d' ' -f1)"
+  if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     log "npm ci (pinned JS tools)"
     (cd "$VR_ROOT" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+    echo "$want" > "$stamp"
   fi
 }
 

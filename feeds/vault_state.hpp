@@ -1,0 +1,64 @@
+// The vault's book as JetStream vault events change it (SPEC §6).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "kernels/book.hpp"
+
+namespace vaultrisk::feeds {
+
+enum class EventType { instrument, deposit, withdraw, trade };
+
+struct VaultEvent {
+  EventType type{};
+  std::string id;  // unique event id (Nats-Msg-Id header, else the body's "id")
+  // instrument
+  std::string instrument_id, underlying, kind, option_type;
+  double expiry = 0, strike = 0;
+  // deposit / withdraw / trade
+  std::uint64_t account = 0;
+  double amount = 0, quantity = 0, price = 0;
+  std::string instrument;
+};
+
+// Parses subject vault.event.<type>.<account|underlying> and its JSON body;
+// throws input_error with the reason.
+VaultEvent parse_vault_event(std::string_view subject, std::string_view body, std::string_view msg_id);
+
+enum class Applied { applied, duplicate };
+
+class VaultState {
+ public:
+  VaultState() = default;
+  explicit VaultState(Book book);
+
+  // Applies one event or throws input_error, changing nothing. An event id seen
+  // before is a no-op (idempotence across redeliveries and republishing).
+  Applied apply(const VaultEvent& e);
+
+  const Book& book() const { return book_; }
+  // True when instruments or positions changed since the last call (the engine
+  // must lay the book out again); cash-only changes leave it false.
+  bool take_structural_change();
+  const std::unordered_set<std::string>& seen_ids() const { return seen_; }
+  void mark_seen(const std::string& id) { seen_.insert(id); }
+
+ private:
+  std::int32_t account_index(std::uint64_t id) const;
+  std::int32_t instrument_index(const std::string& id) const;
+  void apply_trade(const VaultEvent& e);
+  void remove_position(std::size_t p);
+
+  Book book_;
+  std::unordered_map<std::string, std::int32_t> inst_;
+  std::unordered_map<std::uint64_t, std::int32_t> acct_;
+  std::unordered_map<std::uint64_t, std::size_t> pos_;  // (account << 32 | instrument) -> position
+  std::unordered_set<std::string> seen_;
+  bool structural_ = false;
+};
+
+}  // namespace vaultrisk::feeds

@@ -1,0 +1,176 @@
+// Oracle tick validation and vault event semantics.
+#include <gtest/gtest.h>
+
+#include "chain/keccak.hpp"
+#include "chain/secp256k1.hpp"
+#include "core/error.hpp"
+#include "feeds/oracle_tick.hpp"
+#include "feeds/vault_state.hpp"
+
+using namespace vaultrisk;
+using namespace vaultrisk::feeds;
+
+namespace {
+
+const std::string kOracleKey = "0x4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318";
+const std::string kOtherKey = "0x0000000000000000000000000000000000000000000000000000000000000001";
+constexpr std::int64_t kNow = 1767225600000;
+
+std::string body(std::uint64_t seq, std::int64_t time_ms, const std::string& spot = "97000.5",
+                 const std::string& und = "BTC") {
+  return "{\"underlying\":\"" + und + "\",\"seq\":" + std::to_string(seq) + ",\"time_ms\":" + std::to_string(time_ms) +
+         ",\"spot\":" + spot + ",\"rate\":0.01,\"confidence\":0.9,\"expiries\":[{\"expiry\":1769817600,\"svi\":"
+         "{\"a\":0.02,\"b\":0.1,\"rho\":-0.3,\"m\":0.0,\"sigma\":0.2}}]}";
+}
+
+TickValidator validator() {
+  TickValidatorConfig c;
+  c.signers.insert(chain::Signer(kOracleKey).address());
+  c.max_age_ms = 5000;
+  c.max_future_ms = 1000;
+  return TickValidator(c);
+}
+
+std::string reason(const std::variant<OracleTick, TickRejection>& r) {
+  return std::holds_alternative<TickRejection>(r) ? std::get<TickRejection>(r).reason : "accepted";
+}
+
+}  // namespace
+
+TEST(OracleTick, AValidSignedTickIsDecodedExactly) {
+  const TickValidator v = validator();
+  const std::string b = body(7, kNow - 100);
+  const auto r = v.check("oracle.tick.BTC", b, sign_tick_body(kOracleKey, b), kNow);
+  ASSERT_EQ(reason(r), "accepted");
+  const OracleTick& t = std::get<OracleTick>(r);
+  EXPECT_EQ(t.underlying, "BTC");
+  EXPECT_EQ(t.seq, 7u);
+  EXPECT_EQ(t.market.spot, 97000.5);
+  EXPECT_EQ(t.market.rate, 0.01);
+  EXPECT_EQ(t.market.confidence, 0.9);
+  EXPECT_EQ(t.market.time, (kNow - 100) / 1000.0);
+  ASSERT_EQ(t.market.expiries.size(), 1u);
+  EXPECT_EQ(t.body, b);
+  EXPECT_EQ(t.body_hash, chain::keccak256(b));
+  EXPECT_EQ(t.signer, chain::Signer(kOracleKey).address());
+}
+
+TEST(OracleTick, EveryRejectionHasItsReason) {
+  TickValidator v = validator();
+  const std::string b = body(7, kNow);
+  const std::string sig = sign_tick_body(kOracleKey, b);
+  EXPECT_EQ(reason(v.check("oracle.tick.BTC", b, std::nullopt, kNow)), "missing_signature");
+  EXPECT_EQ(reason(v.check("oracle.tick.BTC", b, "0xdeadbeef", kNow)), "bad_signature");
+  // A valid signature over other bytes recovers another address: not a configured oracle.
+  EXPECT_EQ(reason(v.check("oracle.tick.BTC", body(7, kNow, "97000.6"), sig, kNow)), "unknown_signer");
+  EXPECT_EQ(reason(v.check("oracle.tick.BTC", b, sign_tick_body(kOtherKey, b), kNow)), "unknown_signer");
+  EXPECT_EQ(reason(v.check("oracle.tick.ETH", b, sig, kNow)), "subject_mismatch");
+  EXPECT_EQ(reason(v.check("oracle.BTC", b, sig, kNow)), "bad_subject");
+  EXPECT_EQ(reason(v.check("oracle.tick.BTC", b, sig, kNow + 6000)), "stale");
+  EXPECT_EQ(reason(v.check("oracle.tick.BTC", b, sig, kNow - 2000)), "future");
+  const std::string nan_body = body(8, kNow, "1e999");
+  EXPECT_EQ(reason(v.check("oracle.tick.BTC", nan_body, sign_tick_body(kOracleKey, nan_body), kNow)), "malformed");
+  const std::string neg = body(8, kNow, "-5");
+  EXPECT_EQ(reason(v.check("oracle.tick.BTC", neg, sign_tick_body(kOracleKey, neg), kNow)), "invalid_market");
+  const std::string junk = "{\"underlying\":\"BTC\"";
+  EXPECT_EQ(reason(v.check("oracle.tick.BTC", junk, sign_tick_body(kOracleKey, junk), kNow)), "malformed");
+  // Replays: the same seq, or an older one, once a tick was accepted.
+  ASSERT_EQ(reason(v.check("oracle.tick.BTC", b, sig, kNow)), "accepted");
+  v.accept(std::get<OracleTick>(v.check("oracle.tick.BTC", b, sig, kNow)));
+  EXPECT_EQ(reason(v.check("oracle.tick.BTC", b, sig, kNow)), "replayed");
+  const std::string older = body(6, kNow);
+  EXPECT_EQ(reason(v.check("oracle.tick.BTC", older, sign_tick_body(kOracleKey, older), kNow)), "replayed");
+  const std::string next = body(8, kNow);
+  EXPECT_EQ(reason(v.check("oracle.tick.BTC", next, sign_tick_body(kOracleKey, next), kNow)), "accepted");
+}
+
+namespace {
+VaultEvent ev(const std::string& subject, const std::string& json, const std::string& id = "") {
+  return parse_vault_event(subject, json, id);
+}
+}  // namespace
+
+TEST(VaultEvents, ListingDepositTradeWithdraw) {
+  VaultState s;
+  s.apply(ev("vault.event.instrument.BTC", R"({"id":"BTC-PERP","kind":"perp","underlying":"BTC"})"));
+  s.apply(ev("vault.event.instrument.BTC",
+             R"({"id":"BTC-C","kind":"option","underlying":"BTC","expiry":1769817600,"strike":100000,"type":"C"})"));
+  s.apply(ev("vault.event.instrument.ETH", R"({"id":"ETH-PERP","kind":"perp","underlying":"ETH"})"));
+  EXPECT_EQ(s.book().underlyings, (std::vector<std::string>{"BTC", "ETH"}));
+  EXPECT_EQ(s.book().underlying[2], 1);
+  s.apply(ev("vault.event.deposit.7", R"({"id":"d1","account":7,"amount":1000})"));
+  EXPECT_EQ(s.book().cash[0], 1000);
+  // Options: premium leaves cash.
+  s.apply(ev("vault.event.trade.7", R"({"id":"t1","account":7,"instrument":"BTC-C","quantity":2,"price":150})"));
+  EXPECT_EQ(s.book().cash[0], 700);
+  s.apply(ev("vault.event.withdraw.7", R"({"id":"w1","account":7,"amount":50})"));
+  EXPECT_EQ(s.book().cash[0], 650);
+  // Accounts beyond 2^53 as decimal strings.
+  s.apply(ev("vault.event.deposit.18446744073709551615", R"({"id":"d2","account":"18446744073709551615","amount":5})"));
+  EXPECT_EQ(s.book().account_id[1], 18446744073709551615ull);
+}
+
+TEST(VaultEvents, PerpEntryIsQuantityWeightedAndReductionsRealise) {
+  VaultState s;
+  s.apply(ev("vault.event.instrument.BTC", R"({"id":"P","kind":"perp","underlying":"BTC"})"));
+  s.apply(ev("vault.event.deposit.1", R"({"id":"dep","account":1,"amount":0.5})"));
+  auto trade = [&](const char* id, double q, double px) {
+    s.apply(ev("vault.event.trade.1", std::string("{\"id\":\"") + id + "\",\"account\":1,\"instrument\":\"P\",\"quantity\":" +
+                                          std::to_string(q) + ",\"price\":" + std::to_string(px) + "}"));
+  };
+  trade("a", 1, 100);
+  trade("b", 3, 120);  // entry (1*100 + 3*120)/4 = 115
+  EXPECT_EQ(s.book().pos_quantity[0], 4);
+  EXPECT_EQ(s.book().pos_entry[0], 115);
+  EXPECT_EQ(s.book().cash[0], 0.5);  // perps move no premium
+  trade("c", -1, 125);  // close 1 long at 125: +10, entry unchanged
+  EXPECT_EQ(s.book().cash[0], 10.5);
+  EXPECT_EQ(s.book().pos_entry[0], 115);
+  trade("d", -5, 110);  // close 3 at 110: -15; flip to short 2 at 110
+  EXPECT_EQ(s.book().cash[0], -4.5);
+  EXPECT_EQ(s.book().pos_quantity[0], -2);
+  EXPECT_EQ(s.book().pos_entry[0], 110);
+  trade("e", 2, 100);  // close the short at 100: +20, position gone
+  EXPECT_EQ(s.book().cash[0], 15.5);
+  EXPECT_EQ(s.book().position_count(), 0u);
+  EXPECT_TRUE(s.take_structural_change());
+  EXPECT_FALSE(s.take_structural_change());
+}
+
+TEST(VaultEvents, DuplicatesAreNoOpsAndBadEventsChangeNothing) {
+  VaultState s;
+  s.apply(ev("vault.event.instrument.BTC", R"({"id":"P","kind":"perp","underlying":"BTC"})"));
+  s.apply(ev("vault.event.deposit.1", R"({"id":"d","account":1,"amount":10})", "msg-1"));
+  EXPECT_EQ(s.apply(ev("vault.event.deposit.1", R"({"id":"other","account":1,"amount":10})", "msg-1")), Applied::duplicate);
+  EXPECT_EQ(s.book().cash[0], 10);
+  const Book before = s.book();
+  EXPECT_THROW(s.apply(ev("vault.event.trade.2", R"({"id":"t","account":2,"instrument":"P","quantity":1,"price":5})")), input_error);
+  EXPECT_THROW(s.apply(ev("vault.event.trade.1", R"({"id":"t","account":1,"instrument":"Q","quantity":1,"price":5})")), input_error);
+  EXPECT_THROW(s.apply(ev("vault.event.trade.1", R"({"id":"t","account":1,"instrument":"P","quantity":1,"price":0})")), input_error);
+  EXPECT_THROW(s.apply(ev("vault.event.withdraw.9", R"({"id":"w","account":9,"amount":1})")), input_error);
+  // The same listing redelivered is a no-op; listing the id again under a new event is an error.
+  EXPECT_EQ(s.apply(ev("vault.event.instrument.BTC", R"({"id":"P","kind":"perp","underlying":"BTC"})")), Applied::duplicate);
+  EXPECT_THROW(s.apply(ev("vault.event.instrument.BTC", R"({"id":"P","kind":"perp","underlying":"BTC"})", "relist-1")), input_error);
+  EXPECT_EQ(s.book().cash, before.cash);
+  EXPECT_EQ(s.book().position_count(), before.position_count());
+  // Parse-level rejections name the field.
+  const struct { const char* subject; const char* body; const char* expect; } bad[] = {
+      {"vault.event.deposit.1", R"({"id":"x","account":2,"amount":1})", "subject: account 1 but body account is 2"},
+      {"vault.event.deposit.1", R"({"id":"x","account":1,"amount":-1})", "event.amount"},
+      {"vault.event.deposit.1", R"({"id":"x","account":1,"amount":1,"memo":"hi"})", "event.memo: unknown field"},
+      {"vault.event.trade.1", R"({"id":"x","account":1,"instrument":"P","quantity":0,"price":1})", "event.quantity"},
+      {"vault.event.bonus.1", R"({"id":"x"})", "unknown event type 'bonus'"},
+      {"vault.event.instrument.ETH", R"({"id":"E","kind":"perp","underlying":"BTC"})", "listing for 'ETH'"},
+      {"vault.event.instrument.BTC", R"({"id":"O","kind":"option","underlying":"BTC","expiry":1,"strike":-1,"type":"C"})", "event.strike"},
+      {"vault.event.deposit.1", R"({"account":1,"amount":1})", "event.id: missing"},
+      {"vault.event.deposit.1", R"({"id":"x","account":1,"amount":1)", "invalid JSON"},
+  };
+  for (const auto& c : bad) {
+    try {
+      parse_vault_event(c.subject, c.body, "");
+      ADD_FAILURE() << c.body;
+    } catch (const input_error& e) {
+      EXPECT_NE(std::string(e.what()).find(c.expect), std::string::npos) << e.what();
+    }
+  }
+}

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "cli/args.hpp"
+#include "cli/live_commands.hpp"
 #include "core/error.hpp"
 #include "io/book_csv.hpp"
 #include "io/gen_book.hpp"
@@ -31,12 +32,14 @@ Commands:
   price           price every instrument with Greeks
   revalue         revalue every account: equity, margin, status
   default-config  print the default margin methodology as a config file
+  serve           the live service: NATS ticks and vault events in; alerts, intents, API out
+  oracle-sim      publish simulated signed oracle ticks (GBM with an optional crash)
 
 Run 'vaultrisk <command> --help' for a command's options.
 Spec: file formats and methodology are described in README.md and docs/.
 )";
 
-constexpr const char* kGenBookHelp = R"(Usage: vaultrisk gen-book --accounts N [--underlyings U] [--seed S] --out DIR
+constexpr const char* kGenBookHelp = R"(Usage: vaultrisk gen-book --accounts N [--underlyings U] [--seed S] [--time T] --out DIR
 
 Writes DIR/instruments.csv, accounts.csv, positions.csv and market.json.
 The same options always produce the same bytes.
@@ -44,6 +47,8 @@ The same options always produce the same bytes.
   --accounts N      number of accounts (about 10 positions each; N/10 instruments)
   --underlyings U   1..10 underlyings, BTC, ETH, SOL, ... (default 3)
   --seed S          random seed (default 1)
+  --time T          market time, unix seconds; expiries follow it (default 1767225600,
+                    2026-01-01; pass $(date +%s) for a book to drive live)
   --out DIR         output folder (created if missing)
 
 Example: vaultrisk gen-book --accounts 100000 --out book
@@ -103,12 +108,13 @@ bool wants_help(const std::vector<std::string>& args) {
 
 int cmd_gen_book(const std::vector<std::string>& argv) {
   if (wants_help(argv)) return std::fputs(kGenBookHelp, stdout), 0;
-  Args args(argv, {"accounts", "underlyings", "seed", "out"}, {"quiet"});
+  Args args(argv, {"accounts", "underlyings", "seed", "time", "out"}, {"quiet"});
   Log log{args.flag("quiet")};
   io::GenBookOptions opt;
   opt.accounts = args.uint("accounts", 0, true);
   opt.underlyings = static_cast<int>(args.uint("underlyings", 3));
   opt.seed = args.uint("seed", 1);
+  opt.time = static_cast<std::int64_t>(args.uint("time", static_cast<std::uint64_t>(opt.time)));
   const std::filesystem::path out = args.require("out");
   const bool tty = ::isatty(STDERR_FILENO) && !log.quiet;
   int last_pct = -1;
@@ -247,6 +253,8 @@ int run(int argc, char** argv) {
     if (cmd == "price") return cmd_price(args);
     if (cmd == "revalue") return cmd_revalue(args);
     if (cmd == "default-config") return cmd_default_config(args);
+    if (cmd == "serve") return cmd_serve(args);
+    if (cmd == "oracle-sim") return cmd_oracle_sim(args);
     std::fprintf(stderr, "vaultrisk: unknown command '%s'\n\n%s", cmd.c_str(), kMainHelp);
     return 2;
   } catch (const usage_error& e) {

@@ -47,9 +47,10 @@ class VaultState {
   const std::unordered_set<std::string>& seen_ids() const { return seen_; }
   void mark_seen(const std::string& id) { seen_.insert(id); }
 
- private:
-  std::int32_t account_index(std::uint64_t id) const;
+ std::int32_t account_index(std::uint64_t id) const;  // -1 when unknown
   std::int32_t instrument_index(const std::string& id) const;
+
+ private:
   void apply_trade(const VaultEvent& e);
   void remove_position(std::size_t p);
 

@@ -16,7 +16,6 @@ namespace vaultrisk::io {
 
 namespace {
 
-constexpr double kTime = 1767225600;  // 2026-01-01T00:00:00Z
 
 // SplitMix64: tiny, fast, and identical everywhere; seeded per account so the
 // output does not depend on generation order.
@@ -71,7 +70,7 @@ std::string yyyymmdd(std::int64_t unix_seconds) {
   const std::int64_t d = doy - (153 * mp + 2) / 5 + 1;
   const std::int64_t m = mp < 10 ? mp + 3 : mp - 9;
   const std::int64_t y = yoe + era * 400 + (m <= 2);
-  char buf[16];
+  char buf[40];
   std::snprintf(buf, sizeof buf, "%04lld%02lld%02lld", static_cast<long long>(y), static_cast<long long>(m),
                 static_cast<long long>(d));
   return buf;
@@ -120,6 +119,7 @@ GenBookSummary gen_book(const GenBookOptions& opt, const std::filesystem::path& 
   if (opt.underlyings < 1 || opt.underlyings > 10) throw input_error("--underlyings: must be between 1 and 10");
   std::filesystem::create_directories(dir);
   const int n_und = opt.underlyings;
+  const auto kTime = static_cast<double>(opt.time);
   const int days[] = {-1, 1, 7, 14, 30, 60, 90, 180, 365};  // -1: expired yesterday
   const int n_exp = 9;
   const std::uint64_t target = std::max<std::uint64_t>(static_cast<std::uint64_t>(n_und) * 20, opt.accounts / 10);
@@ -143,7 +143,9 @@ GenBookSummary gen_book(const GenBookOptions& opt, const std::filesystem::path& 
     inst.push_back({perp_id, u, true});
     const int tick_e = decade(spec.spot) - 3;
     for (int e = 0; e < n_exp; ++e) {
-      const auto expiry = static_cast<std::int64_t>(kTime) + days[e] * 86400 + 8 * 3600;
+      // Expiries at 08:00 UTC, the usual crypto option expiry hour.
+      const std::int64_t midnight = opt.time - opt.time % 86400;
+      const auto expiry = midnight + days[e] * 86400 + 8 * 3600;
       const double t = (static_cast<double>(expiry) - kTime) / 31536000.0;
       if (t > 0) {
         const double v = spec.atm_vol;

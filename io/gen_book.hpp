@@ -11,6 +11,7 @@ struct GenBookOptions {
   std::uint64_t accounts = 1000;
   int underlyings = 3;
   std::uint64_t seed = 1;
+  std::int64_t time = 1767225600;  // market time and expiry anchor (unix seconds)
   // ~accounts/10 instruments, ~10 positions per account (1..19).
 };
 

@@ -163,6 +163,8 @@ Engine::Engine(const Book& book, const Methodology& methodology, Device device)
   VR_EXPECTS(std::is_sorted(book.underlyings.begin(), book.underlyings.end()), "sorted underlyings");
   validate_methodology(methodology.base, "methodology");
   layout_ = make_layout(book, methodology, inst_file_index_);
+  inst_internal_.resize(inst_file_index_.size());
+  for (std::size_t k = 0; k < inst_file_index_.size(); ++k) inst_internal_[inst_file_index_[k]] = static_cast<std::int32_t>(k);
   if (device == Device::gpu || (device == Device::automatic && gpu_available())) {
     backend_ = detail::make_cuda_backend();
     on_gpu_ = true;
@@ -256,6 +258,21 @@ bool Engine::update_underlying(const std::string& underlying, const UnderlyingMa
 }
 
 void Engine::synchronize() { backend_->synchronize(); }
+
+std::vector<std::int32_t> Engine::account_underlyings(std::int32_t account) const {
+  std::vector<std::int32_t> out;
+  for (std::int64_t b = layout_.acct_block_begin[account]; b < layout_.acct_block_begin[account + 1]; ++b)
+    out.push_back(layout_.block_underlying[b]);
+  return out;
+}
+
+std::vector<double> Engine::scenario_row(std::int32_t instrument) const {
+  const std::int32_t i = inst_internal_[instrument];
+  std::vector<double> row;
+  backend_->download_scenarios(i, i + 1, row);
+  row.resize(layout_.margin[layout_.inst_underlying[i]].scen_count);
+  return row;
+}
 
 InstrumentTable Engine::instruments() const {
   InstrumentTable internal, out;

@@ -58,6 +58,10 @@ class Engine {
   AccountTable accounts() const;
 
   const std::vector<std::string>& underlyings() const { return underlying_names_; }
+  // Underlying indices an account holds positions in, ascending.
+  std::vector<std::int32_t> account_underlyings(std::int32_t account) const;
+  // One instrument's (file order) scenario row, V_j - V per unit, as long as its grid.
+  std::vector<double> scenario_row(std::int32_t instrument) const;
   std::int64_t block_count() const { return layout_.n_blocks(); }
   // Blocks until the backend has finished (timing).
   void synchronize();
@@ -72,6 +76,7 @@ class Engine {
   bool on_gpu_ = false;
   Layout layout_;  // positions released after upload
   std::vector<std::int32_t> inst_file_index_;  // internal -> file order
+  std::vector<std::int32_t> inst_internal_;    // file order -> internal
   std::vector<std::string> instrument_ids_;    // file order
   std::vector<std::string> underlying_names_;
   std::vector<UnderlyingMarket> current_;      // per underlying; empty before revalue()

@@ -1,0 +1,29 @@
+// Metric families and the HTTP exposer.
+#include "service/metrics.hpp"
+
+namespace vaultrisk::service {
+
+Metrics::Metrics(int port) : registry_(std::make_shared<prometheus::Registry>()) {
+  using namespace prometheus;
+  const Histogram::BucketBoundaries latency = {0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5};
+  ticks_accepted_ = &BuildCounter().Name("vaultrisk_ticks_accepted_total").Help("Oracle ticks accepted").Register(*registry_).Add({});
+  ticks_rejected_ = &BuildCounter().Name("vaultrisk_ticks_rejected_total").Help("Oracle ticks rejected, by reason").Register(*registry_);
+  vault_events_ = &BuildCounter().Name("vaultrisk_vault_events_total").Help("Vault events by result (applied, duplicate, rejected)").Register(*registry_);
+  tick_to_alert_ = &BuildHistogram().Name("vaultrisk_tick_to_alert_seconds").Help("Tick receipt to alert publication").Register(*registry_).Add({}, latency);
+  auto& reval = BuildHistogram().Name("vaultrisk_revaluation_seconds").Help("Engine revaluation time").Register(*registry_);
+  reval_full_ = &reval.Add({{"kind", "full"}}, latency);
+  reval_incremental_ = &reval.Add({{"kind", "incremental"}}, latency);
+  accounts_ = &BuildGauge().Name("vaultrisk_accounts").Help("Accounts per status").Register(*registry_);
+  intents_ = &BuildCounter().Name("vaultrisk_intents_total").Help("Signed liquidation intents published").Register(*registry_).Add({});
+  alerts_ = &BuildCounter().Name("vaultrisk_alerts_total").Help("Status-change alerts published").Register(*registry_).Add({});
+  lag_ = &BuildGauge().Name("vaultrisk_vault_consumer_lag").Help("Vault events waiting in JetStream for this service").Register(*registry_).Add({});
+  epoch_ = &BuildGauge().Name("vaultrisk_epoch").Help("Current epoch").Register(*registry_).Add({});
+  if (port >= 0) {
+    exposer_ = std::make_unique<Exposer>("127.0.0.1:" + std::to_string(port));
+    exposer_->RegisterCollectable(registry_);
+    const auto ports = exposer_->GetListeningPorts();
+    port_ = ports.empty() ? port : ports.front();
+  }
+}
+
+}  // namespace vaultrisk::service

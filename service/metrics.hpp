@@ -1,0 +1,50 @@
+// Prometheus metrics (text exposition on /metrics).
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include <prometheus/counter.h>
+#include <prometheus/exposer.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+
+namespace vaultrisk::service {
+
+class Metrics {
+ public:
+  // port < 0: no HTTP endpoint; port 0: any free port (see port()).
+  explicit Metrics(int port);
+  int port() const { return port_; }
+
+  void tick_accepted() { ticks_accepted_->Increment(); }
+  void tick_rejected(const std::string& reason) { ticks_rejected_->Add({{"reason", reason}}).Increment(); }
+  void vault_event(const std::string& result) { vault_events_->Add({{"result", result}}).Increment(); }
+  void tick_to_alert(double seconds) { tick_to_alert_->Observe(seconds); }
+  void revaluation(double seconds, bool full) { (full ? reval_full_ : reval_incremental_)->Observe(seconds); }
+  void accounts(const char* status, double n) { accounts_->Add({{"status", status}}).Set(n); }
+  void intent() { intents_->Increment(); }
+  void alert() { alerts_->Increment(); }
+  void consumer_lag(double n) { lag_->Set(n); }
+  void epoch(double e) { epoch_->Set(e); }
+
+ private:
+  std::shared_ptr<prometheus::Registry> registry_;
+  std::unique_ptr<prometheus::Exposer> exposer_;
+  int port_ = -1;
+  prometheus::Counter* ticks_accepted_;
+  prometheus::Family<prometheus::Counter>* ticks_rejected_;
+  prometheus::Family<prometheus::Counter>* vault_events_;
+  prometheus::Histogram* tick_to_alert_;
+  prometheus::Histogram* reval_full_;
+  prometheus::Histogram* reval_incremental_;
+  prometheus::Family<prometheus::Gauge>* accounts_;
+  prometheus::Counter* intents_;
+  prometheus::Counter* alerts_;
+  prometheus::Gauge* lag_;
+  prometheus::Gauge* epoch_;
+};
+
+}  // namespace vaultrisk::service

@@ -1,0 +1,99 @@
+// RAII over the nats.c client: connection, subscriptions, messages with headers,
+// JetStream streams, a durable pull consumer and de-duplicated publishing.
+// Every status is checked; no exception crosses into libnats callbacks.
+#pragma once
+
+#include <nats/nats.h>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "core/error.hpp"
+
+namespace vaultrisk::service {
+
+class nats_error : public error {
+ public:
+  using error::error;
+};
+
+void nats_check(natsStatus s, const std::string& what);
+
+// A received message; valid only during the callback or fetch that produced it.
+class Message {
+ public:
+  explicit Message(natsMsg* m) : m_(m) {}
+  std::string_view subject() const { return natsMsg_GetSubject(m_); }
+  std::string_view data() const { return {natsMsg_GetData(m_), static_cast<std::size_t>(natsMsg_GetDataLength(m_))}; }
+  std::optional<std::string_view> header(const char* key) const;
+  const char* reply() const { return natsMsg_GetReply(m_); }
+  natsMsg* raw() const { return m_; }
+
+ private:
+  natsMsg* m_;
+};
+
+using Headers = std::vector<std::pair<std::string, std::string>>;
+
+class Subscription {
+ public:
+  Subscription() = default;
+  explicit Subscription(natsSubscription* s) : s_(s, &natsSubscription_Destroy) {}
+  natsSubscription* raw() const { return s_.get(); }
+
+ private:
+  std::unique_ptr<natsSubscription, decltype(&natsSubscription_Destroy)> s_{nullptr, &natsSubscription_Destroy};
+};
+
+// A fetched JetStream message: ack or term it explicitly.
+struct JsMessage {
+  natsMsg* msg;
+  std::uint64_t stream_seq;
+  std::uint64_t pending;  // messages still waiting for this consumer after this one
+  Message view() const { return Message(msg); }
+};
+
+class NatsClient {
+ public:
+  using Handler = std::function<void(const Message&)>;
+
+  // Connects (with reconnects forever); throws nats_error.
+  NatsClient(const std::string& url, const std::string& name);
+  ~NatsClient();
+  NatsClient(const NatsClient&) = delete;
+  NatsClient& operator=(const NatsClient&) = delete;
+
+  void publish(std::string_view subject, std::string_view data, const Headers& headers = {});
+  void respond(const Message& request, std::string_view data, const Headers& headers = {});
+  // Handler exceptions are caught and logged: a callback never throws into libnats.
+  void subscribe(const std::string& subject, Handler handler, const std::string& queue = "");
+  void flush();
+
+  // JetStream: creates the stream if it does not exist (file storage).
+  void ensure_stream(const std::string& name, const std::vector<std::string>& subjects);
+  // Publishes with Nats-Msg-Id (JetStream de-duplicates); returns the stream sequence.
+  std::uint64_t js_publish(const std::string& subject, std::string_view data, const std::string& msg_id);
+  // Durable pull consumer with explicit acks.
+  void pull_subscribe(const std::string& subject, const std::string& durable);
+  // Up to `batch` messages, waiting at most timeout_ms; caller must ack/term each and then free them.
+  std::vector<JsMessage> fetch(int batch, int timeout_ms);
+  static void ack(const JsMessage& m);
+  static void term(const JsMessage& m);
+  static void free(std::vector<JsMessage>& msgs);
+
+ private:
+  static void on_message(natsConnection*, natsSubscription*, natsMsg* msg, void* closure);
+  natsConnection* nc_ = nullptr;
+  jsCtx* js_ = nullptr;
+  natsSubscription* pull_ = nullptr;
+  std::vector<std::unique_ptr<Handler>> handlers_;
+  std::vector<Subscription> subs_;
+};
+
+}  // namespace vaultrisk::service

@@ -1,0 +1,720 @@
+// RiskService: one engine thread owns all mutable state; NATS callbacks validate
+// and enqueue; the vault thread fetches events; everything durable goes through
+// the StateStore before it is acknowledged or published.
+#include "service/risk_service.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <condition_variable>
+#include <cstdarg>
+#include <ctime>
+#include <unistd.h>
+#include <cstdio>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <thread>
+#include <unordered_map>
+
+#include <nlohmann/json.hpp>
+
+#include "chain/eip712.hpp"
+#include "chain/keccak.hpp"
+#include "chain/secp256k1.hpp"
+#include "core/error.hpp"
+#include "feeds/oracle_tick.hpp"
+#include "feeds/vault_state.hpp"
+#include "io/book_csv.hpp"
+#include "io/market_json.hpp"
+#include "io/methodology_json.hpp"
+#include "io/results_csv.hpp"
+#include "service/metrics.hpp"
+#include "service/nats_client.hpp"
+#include "service/state_store.hpp"
+
+namespace vaultrisk::service {
+
+namespace {
+
+using json = nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+std::int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+std::string rfc3339_now() {
+  const std::time_t t = std::time(nullptr);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
+  return buf;
+}
+
+struct PendingTick {
+  feeds::OracleTick tick;
+  std::string signature;
+  Clock::time_point received;
+};
+
+struct ApiRequest {
+  std::string endpoint;
+  std::string reply;
+  std::string body;
+};
+
+// ADR-32 micro service bookkeeping for one endpoint.
+struct EndpointStats {
+  std::string name, subject;
+  std::atomic<std::uint64_t> requests{0}, errors{0}, nanos{0};
+  std::mutex last_error_mu;
+  std::string last_error;
+};
+
+class Service {
+ public:
+  explicit Service(const ServeConfig& c);
+  int run(std::atomic<bool>& stop);
+
+ private:
+  void log(const char* fmt, ...) const;
+  void recover();
+  void apply_record(const json& r);
+  void rebuild_engine();
+  void on_tick(const Message& m);
+  void vault_loop(std::atomic<bool>& stop);
+  void process_vault_batch();
+  void process_ticks();
+  void evaluate(bool full, std::optional<Clock::time_point> tick_time);
+  void emit_intent(std::int32_t account, const AccountTable& t);
+  chain::Hash32 market_digest(const std::vector<std::int32_t>& unds) const;
+  json tick_seqs(const std::vector<std::int32_t>& unds) const;
+  void reject(const std::string& source, const std::string& reason, std::string_view subject, const std::string& detail);
+  void serve_api(const ApiRequest& r);
+  void setup_micro();
+  json meta() const;
+  void maybe_snapshot(bool force);
+  void maybe_roll_epoch();
+
+  ServeConfig cfg_;
+  Methodology methodology_;
+  StateStore store_;
+  Metrics metrics_;
+  std::unique_ptr<NatsClient> nats_;
+  std::unique_ptr<feeds::TickValidator> validator_;
+  std::unique_ptr<chain::Signer> signer_;
+  chain::Eip712Domain domain_;
+  std::string service_id_;
+  std::string started_;
+
+  // Engine-thread state.
+  feeds::VaultState vault_;
+  std::unique_ptr<Engine> engine_;
+  std::map<std::string, UnderlyingMarket> market_;           // by underlying
+  std::map<std::string, std::string> market_body_;           // exact bytes behind each market (tick or initial)
+  std::map<std::string, std::pair<std::uint64_t, std::string>> last_tick_;  // seq, signature
+  std::unordered_map<std::uint64_t, std::uint8_t> published_;  // account id -> last alerted status
+  std::unordered_map<std::uint64_t, std::int64_t> intent_deadline_;  // account id -> deadline (s)
+  std::uint64_t vault_seq_ = 0;
+  std::uint64_t next_nonce_ = 0;
+  std::uint64_t nonce_ceiling_ = 0;  // nonces below this are reserved durably
+  std::size_t intents_logged_ = 0;   // per evaluation, to keep the log readable
+  std::uint64_t epoch_ = 1;
+  std::int64_t epoch_started_ms_ = 0;
+  Clock::time_point last_snapshot_ = Clock::now();
+  bool need_full_ = true;
+
+  // Shared with callbacks / the vault thread.
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::map<std::string, PendingTick> pending_ticks_;
+  std::vector<JsMessage> pending_events_;
+  std::deque<ApiRequest> pending_api_;
+  std::mutex validator_mu_;
+  std::vector<std::unique_ptr<EndpointStats>> endpoints_;
+};
+
+Service::Service(const ServeConfig& c)
+    : cfg_(c), methodology_(c.config_file.empty() ? default_methodology() : io::load_methodology(c.config_file)),
+      store_(c.state_dir), metrics_(c.metrics_port) {
+  feeds::TickValidatorConfig vc;
+  for (const auto& s : c.oracle_signers) vc.signers.insert(chain::address_from_hex(s));
+  if (vc.signers.empty()) throw input_error("--oracle-signers: at least one oracle address is required");
+  vc.max_age_ms = c.max_tick_age_ms;
+  validator_ = std::make_unique<feeds::TickValidator>(vc);
+  if (c.signing_key_file.empty()) throw input_error("--signing-key: a key file is required to sign intents");
+  signer_ = std::make_unique<chain::Signer>(chain::read_key_file(c.signing_key_file));
+  domain_.chain_id = c.chain_id;
+  domain_.verifying_contract = chain::address_from_hex(c.verifying_contract);
+  char id[24];
+  std::snprintf(id, sizeof id, "%016llx", static_cast<unsigned long long>(now_ms() ^ (static_cast<std::int64_t>(::getpid()) << 40)));
+  service_id_ = id;
+  started_ = rfc3339_now();
+}
+
+void Service::log(const char* fmt, ...) const {
+  if (cfg_.quiet) return;
+  std::va_list args;
+  va_start(args, fmt);
+  std::fprintf(stderr, "[vaultrisk serve] ");
+  std::vfprintf(stderr, fmt, args);
+  std::fputc('\n', stderr);
+  va_end(args);
+}
+
+json Service::meta() const {
+  json ticks = json::object();
+  for (const auto& [u, t] : last_tick_) ticks[u] = {{"body", market_body_.at(u)}, {"signature", t.second}};
+  json statuses = json::array();
+  for (const auto& [a, s] : published_)
+    if (s) statuses.push_back({std::to_string(a), s});
+  json intents = json::object();
+  for (const auto& [a, d] : intent_deadline_) intents[std::to_string(a)] = d;
+  return {{"vault_seq", vault_seq_}, {"epoch", epoch_}, {"epoch_started_ms", epoch_started_ms_},
+          {"ticks", ticks}, {"statuses", statuses}, {"intents", intents},
+          {"seen", std::vector<std::string>(vault_.seen_ids().begin(), vault_.seen_ids().end())}};
+}
+
+void Service::apply_record(const json& r) {
+  const std::string t = r.at("t");
+  if (t == "event") {
+    const auto e = feeds::parse_vault_event(r.at("subject").get<std::string>(), r.at("body").get<std::string>(),
+                                            r.at("id").get<std::string>());
+    vault_.apply(e);
+    vault_seq_ = std::max<std::uint64_t>(vault_seq_, r.at("seq"));
+  } else if (t == "seq") {
+    vault_seq_ = std::max<std::uint64_t>(vault_seq_, r.at("seq"));
+  } else if (t == "tick") {
+    const feeds::OracleTick tick = feeds::decode_tick(r.at("body").get<std::string>());
+    market_[tick.underlying] = tick.market;
+    market_body_[tick.underlying] = tick.body;
+    last_tick_[tick.underlying] = {tick.seq, r.at("sig").get<std::string>()};
+    validator_->restore(tick.underlying, tick.seq);
+  } else if (t == "status") {
+    published_[std::stoull(r.at("account").get<std::string>())] = r.at("status").get<std::uint8_t>();
+  } else if (t == "intent") {
+    intent_deadline_[std::stoull(r.at("account").get<std::string>())] = r.at("deadline");
+  } else if (t == "clear_intent") {
+    intent_deadline_.erase(std::stoull(r.at("account").get<std::string>()));
+  } else if (t == "epoch") {
+    epoch_ = r.at("epoch");
+    epoch_started_ms_ = r.at("started_ms");
+  }
+}
+
+void Service::recover() {
+  Book book;
+  json m;
+  if (store_.load_snapshot(book, m)) {
+    vault_ = feeds::VaultState(std::move(book));
+    vault_seq_ = m.value("vault_seq", 0ull);
+    epoch_ = m.value("epoch", 1ull);
+    epoch_started_ms_ = m.value("epoch_started_ms", 0ll);
+    for (const auto& id : m.value("seen", std::vector<std::string>{})) vault_.mark_seen(id);
+    for (const auto& s : m.value("statuses", json::array())) published_[std::stoull(s[0].get<std::string>())] = s[1];
+    for (const auto& [a, d] : m.value("intents", json::object()).items()) intent_deadline_[std::stoull(a)] = d;
+    for (const auto& [u, t] : m.value("ticks", json::object()).items())
+      apply_record({{"t", "tick"}, {"body", t.at("body")}, {"sig", t.at("signature")}});
+    log("restored snapshot: %zu accounts, %zu positions, vault seq %llu, epoch %llu", vault_.book().account_count(),
+        vault_.book().position_count(), static_cast<unsigned long long>(vault_seq_), static_cast<unsigned long long>(epoch_));
+  } else if (!cfg_.book_dir.empty()) {
+    vault_ = feeds::VaultState(io::load_book(cfg_.book_dir));
+    log("initial book %s: %zu instruments, %zu accounts, %zu positions", cfg_.book_dir.c_str(),
+        vault_.book().instrument_count(), vault_.book().account_count(), vault_.book().position_count());
+  }
+  std::size_t replayed = 0;
+  store_.replay([&](const json& r) {
+    apply_record(r);
+    ++replayed;
+  });
+  if (replayed) log("replayed %zu write-ahead records", replayed);
+  // Everything below the stored ceiling may have been used before a crash: start above it.
+  next_nonce_ = nonce_ceiling_ = store_.load_nonce();
+  if (!epoch_started_ms_) epoch_started_ms_ = now_ms();
+}
+
+void Service::rebuild_engine() {
+  const Book& book = vault_.book();
+  engine_.reset();
+  if (book.instrument_count() == 0) return;
+  for (const auto& u : book.underlyings)
+    if (!market_.count(u)) {
+      log("waiting for a market for %s before valuing the book", u.c_str());
+      return;
+    }
+  const auto t0 = Clock::now();
+  engine_ = std::make_unique<Engine>(book, methodology_, cfg_.device);
+  Market m;
+  for (const auto& [u, um] : market_) m.underlyings[u] = um;
+  engine_->revalue(m);
+  metrics_.revaluation(std::chrono::duration<double>(Clock::now() - t0).count(), true);
+  log("engine on %s: %zu accounts, %lld blocks (%.1f ms)", engine_->device_name().c_str(), book.account_count(),
+      static_cast<long long>(engine_->block_count()), std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+}
+
+void Service::reject(const std::string& source, const std::string& reason, std::string_view subject, const std::string& detail) {
+  json j = {{"reason", reason}, {"subject", std::string(subject)}, {"detail", detail}};
+  try {
+    nats_->publish("risk.reject." + source, j.dump());
+  } catch (const std::exception& e) {
+    log("cannot publish reject: %s", e.what());
+  }
+}
+
+void Service::on_tick(const Message& m) {
+  const auto received = Clock::now();
+  const auto sig = m.header("Vaultrisk-Signature");
+  std::variant<feeds::OracleTick, feeds::TickRejection> r;
+  {
+    std::lock_guard<std::mutex> lock(validator_mu_);
+    r = validator_->check(m.subject(), m.data(), sig, now_ms());
+    if (auto* t = std::get_if<feeds::OracleTick>(&r)) validator_->accept(*t);  // seq is spent even if coalesced
+  }
+  if (auto* rej = std::get_if<feeds::TickRejection>(&r)) {
+    metrics_.tick_rejected(rej->reason);
+    reject("oracle", rej->reason, m.subject(), rej->detail);
+    return;
+  }
+  auto& tick = std::get<feeds::OracleTick>(r);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    const std::string u = tick.underlying;
+    pending_ticks_[u] = PendingTick{std::move(tick), std::string(*sig), received};  // latest per underlying wins
+  }
+  cv_.notify_one();
+}
+
+void Service::vault_loop(std::atomic<bool>& stop) {
+  while (!stop) {
+    try {
+      auto msgs = nats_->fetch(256, 200);
+      if (msgs.empty()) continue;
+      metrics_.consumer_lag(static_cast<double>(msgs.back().pending));
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        for (auto& m : msgs) pending_events_.push_back(m);
+      }
+      cv_.notify_one();
+    } catch (const std::exception& e) {
+      log("vault fetch: %s (retrying)", e.what());
+      std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    }
+  }
+}
+
+void Service::process_vault_batch() {
+  std::vector<JsMessage> batch;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    batch.swap(pending_events_);
+  }
+  if (batch.empty()) return;
+  std::vector<const JsMessage*> to_ack, to_term;
+  for (const JsMessage& jm : batch) {
+    const Message m = jm.view();
+    if (jm.stream_seq && jm.stream_seq <= vault_seq_) {  // applied before a restart: just ack
+      to_ack.push_back(&jm);
+      continue;
+    }
+    const std::string msg_id(m.header("Nats-Msg-Id").value_or(""));
+    try {
+      const auto e = feeds::parse_vault_event(m.subject(), m.data(), msg_id);
+      if (vault_.apply(e) == feeds::Applied::duplicate) {
+        metrics_.vault_event("duplicate");
+        store_.append({{"t", "seq"}, {"seq", jm.stream_seq}});
+      } else {
+        metrics_.vault_event("applied");
+        store_.append({{"t", "event"}, {"seq", jm.stream_seq}, {"id", e.id}, {"subject", std::string(m.subject())},
+                       {"body", std::string(m.data())}});
+      }
+      to_ack.push_back(&jm);
+    } catch (const input_error& e) {
+      metrics_.vault_event("rejected");
+      reject("vault", "invalid_event", m.subject(), e.what());
+      store_.append({{"t", "seq"}, {"seq", jm.stream_seq}});
+      to_term.push_back(&jm);  // never redeliver an event that cannot apply
+    }
+    vault_seq_ = std::max(vault_seq_, jm.stream_seq);
+  }
+  store_.sync();  // durable before acknowledging
+  for (const JsMessage* m : to_ack) NatsClient::ack(*m);
+  for (const JsMessage* m : to_term) NatsClient::term(*m);
+  NatsClient::free(batch);
+  need_full_ = true;  // the book changed: lay it out again
+}
+
+void Service::process_ticks() {
+  std::map<std::string, PendingTick> ticks;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    ticks.swap(pending_ticks_);
+  }
+  if (ticks.empty()) return;
+  std::optional<Clock::time_point> earliest;
+  for (auto& [u, p] : ticks) {
+    const UnderlyingMarket previous = market_.count(u) ? market_[u] : UnderlyingMarket{};
+    const bool had = market_.count(u) > 0;
+    try {
+      if (engine_ && !need_full_) {
+        const auto t0 = Clock::now();
+        engine_->update_underlying(u, p.tick.market);  // throws on an unusable smile, changing nothing
+        metrics_.revaluation(std::chrono::duration<double>(Clock::now() - t0).count(), false);
+      } else if (engine_ || !vault_.book().underlyings.empty()) {
+        // Check the smile against the book before accepting (full rebuild follows).
+        need_full_ = true;
+      }
+      market_[u] = p.tick.market;
+      market_body_[u] = p.tick.body;
+      last_tick_[u] = {p.tick.seq, p.signature};
+      store_.append({{"t", "tick"}, {"body", p.tick.body}, {"sig", p.signature}});
+      metrics_.tick_accepted();
+      if (!earliest || p.received < *earliest) earliest = p.received;
+    } catch (const input_error& e) {
+      if (had) market_[u] = previous;
+      metrics_.tick_rejected("invalid_market");
+      reject("oracle", "invalid_market", "oracle.tick." + u, e.what());
+    }
+  }
+  if (need_full_) return;  // evaluate() after the rebuild reports the latency
+  evaluate(false, earliest);
+}
+
+chain::Hash32 Service::market_digest(const std::vector<std::int32_t>& unds) const {
+  chain::Bytes cat;
+  for (std::int32_t u : unds) {  // underlying indices ascend with names: ordered by name
+    const chain::Hash32 h = chain::keccak256(market_body_.at(vault_.book().underlyings[u]));
+    cat.insert(cat.end(), h.begin(), h.end());
+  }
+  return chain::keccak256(cat);
+}
+
+json Service::tick_seqs(const std::vector<std::int32_t>& unds) const {
+  json t = json::object();
+  for (std::int32_t u : unds) {
+    const std::string& name = vault_.book().underlyings[u];
+    auto it = last_tick_.find(name);
+    t[name] = it == last_tick_.end() ? 0 : it->second.first;
+  }
+  return t;
+}
+
+void Service::emit_intent(std::int32_t a, const AccountTable& t) {
+  const Book& book = vault_.book();
+  const std::uint64_t account = book.account_id[a];
+  chain::LiquidationIntent in;
+  in.account = account;
+  in.nonce = next_nonce_;
+  in.deadline = static_cast<std::uint64_t>(now_ms() / 1000 + cfg_.intent_ttl_s);
+  in.epoch = epoch_;
+  in.equity = t.equity[a];
+  in.maintenance_margin = t.mm[a];
+  in.market_digest = market_digest(engine_->account_underlyings(a));
+  // The nonce is reserved durably before the intent exists anywhere else, in blocks
+  // so that a burst of intents costs one fsync: after kill -9 the unused rest of a
+  // block is skipped, never reused.
+  if (next_nonce_ >= nonce_ceiling_) {
+    nonce_ceiling_ = next_nonce_ + 1024;
+    store_.store_nonce(nonce_ceiling_);
+  }
+  ++next_nonce_;
+  const chain::Hash32 digest = chain::typed_data_digest(domain_, in);
+  const chain::Signature sig = signer_->sign(digest);
+  json body = {{"intent",
+                {{"account", std::to_string(in.account)}, {"nonce", std::to_string(in.nonce)},
+                 {"deadline", std::to_string(in.deadline)}, {"epoch", std::to_string(in.epoch)},
+                 {"equity", chain::Word::fixed18(in.equity).decimal(true)},
+                 {"maintenanceMargin", chain::Word::fixed18(in.maintenance_margin).decimal(false)},
+                 {"marketDigest", chain::to_hex(in.market_digest)}}},
+               {"digest", chain::to_hex(digest)},
+               {"signature", chain::to_hex(sig)},
+               {"signer", chain::to_hex(signer_->address())}};
+  nats_->js_publish("sequencer.intent.liquidation", body.dump(), chain::to_hex(digest));
+  intent_deadline_[account] = static_cast<std::int64_t>(in.deadline);
+  store_.append({{"t", "intent"}, {"account", std::to_string(account)}, {"deadline", in.deadline}, {"nonce", in.nonce}});
+  metrics_.intent();
+  if (++intents_logged_ <= 5) log("intent for account %llu: nonce %llu, equity %.2f < mm %.2f, deadline %llu", static_cast<unsigned long long>(account),
+      static_cast<unsigned long long>(in.nonce), in.equity, in.maintenance_margin,
+      static_cast<unsigned long long>(in.deadline));
+}
+
+void Service::evaluate(bool full, std::optional<Clock::time_point> tick_time) {
+  if (!engine_) return;
+  const AccountTable t = engine_->accounts();
+  const Book& book = vault_.book();
+  const std::int64_t now = now_ms(), now_s = now / 1000;
+  std::size_t count[3] = {0, 0, 0}, alerts = 0;
+  intents_logged_ = 0;
+  for (std::size_t a = 0; a < book.account_count(); ++a) {
+    const std::uint8_t s = t.status[a];
+    ++count[s];
+    const std::uint64_t id = book.account_id[a];
+    auto it = published_.find(id);
+    const std::uint8_t prev = it == published_.end() ? 0 : it->second;
+    const bool first = it == published_.end();
+    if (s != prev || (first && s != 0)) {
+      const auto unds = engine_->account_underlyings(static_cast<std::int32_t>(a));
+      json alert = {{"account", id},
+                    {"status", io::status_name(s)},
+                    {"prev_status", io::status_name(prev)},
+                    {"equity", t.equity[a]},
+                    {"mm", t.mm[a]},
+                    {"im", t.im[a]},
+                    {"mm_surplus", t.mm_surplus[a]},
+                    {"im_surplus", t.im_surplus[a]},
+                    {"epoch", epoch_},
+                    {"time_ms", now},
+                    {"ticks", tick_seqs(unds)}};
+      nats_->publish(std::string("risk.alert.") + io::status_name(s) + "." + std::to_string(id), alert.dump());
+      store_.append({{"t", "status"}, {"account", std::to_string(id)}, {"status", s}});
+      metrics_.alert();
+      ++alerts;
+    }
+    published_[id] = s;
+    const bool liquidatable = s == static_cast<std::uint8_t>(AccountStatus::liquidatable);
+    auto d = intent_deadline_.find(id);
+    if (liquidatable && (d == intent_deadline_.end() || now_s >= d->second)) {
+      emit_intent(static_cast<std::int32_t>(a), t);
+    } else if (!liquidatable && d != intent_deadline_.end()) {
+      intent_deadline_.erase(d);
+      store_.append({{"t", "clear_intent"}, {"account", std::to_string(id)}});
+    }
+  }
+  store_.sync();
+  if (alerts) nats_->flush();
+  if (tick_time && alerts) metrics_.tick_to_alert(std::chrono::duration<double>(Clock::now() - *tick_time).count());
+  metrics_.accounts("healthy", static_cast<double>(count[0]));
+  metrics_.accounts("margin_call", static_cast<double>(count[1]));
+  metrics_.accounts("liquidatable", static_cast<double>(count[2]));
+  if (alerts || full)
+    log("%s revaluation: %zu healthy, %zu margin_call, %zu liquidatable; %zu alerts, %zu intents",
+        full ? "full" : "incremental", count[0], count[1], count[2], alerts, intents_logged_);
+}
+
+void Service::maybe_snapshot(bool force) {
+  if (!force && store_.wal_records() < cfg_.snapshot_every && Clock::now() - last_snapshot_ < std::chrono::seconds(60)) return;
+  store_.snapshot(vault_.book(), meta());
+  last_snapshot_ = Clock::now();
+}
+
+void Service::maybe_roll_epoch() {
+  const std::int64_t now = now_ms();
+  if (now - epoch_started_ms_ < cfg_.epoch_seconds * 1000) return;
+  ++epoch_;
+  epoch_started_ms_ = now;
+  store_.append({{"t", "epoch"}, {"epoch", epoch_}, {"started_ms", epoch_started_ms_}});
+  metrics_.epoch(static_cast<double>(epoch_));
+}
+
+void Service::serve_api(const ApiRequest& r) {
+  auto reply = [&](const std::string& body, const Headers& h = {}) {
+    try {
+      nats_->publish(r.reply, body, h);
+    } catch (const std::exception& e) {
+      log("api reply: %s", e.what());
+    }
+  };
+  auto fail = [&](int code, const std::string& msg) {
+    EndpointStats& st = *endpoints_[r.endpoint == "account" ? 0 : 1];
+    ++st.errors;
+    {
+      std::lock_guard<std::mutex> lock(st.last_error_mu);
+      st.last_error = msg;
+    }
+    reply(json({{"error", msg}}).dump(), {{"Nats-Service-Error", msg}, {"Nats-Service-Error-Code", std::to_string(code)}});
+  };
+  if (r.endpoint == "health") {
+    json ticks = json::object();
+    for (const auto& [u, t] : last_tick_) ticks[u] = t.first;
+    reply(json({{"status", engine_ ? "ok" : "waiting"},
+                {"accounts", vault_.book().account_count()},
+                {"positions", vault_.book().position_count()},
+                {"epoch", epoch_},
+                {"vault_seq", vault_seq_},
+                {"ticks", ticks},
+                {"device", engine_ ? engine_->device_name() : std::string("none")}})
+              .dump());
+    return;
+  }
+  json req;
+  try {
+    req = json::parse(r.body);
+  } catch (const std::exception&) {
+    return fail(400, "request body must be JSON: {\"account\": <id>}");
+  }
+  if (!req.is_object() || !req.contains("account")) return fail(400, "missing field 'account'");
+  std::uint64_t id = 0;
+  if (req["account"].is_number_unsigned()) id = req["account"].get<std::uint64_t>();
+  else if (req["account"].is_string()) {
+    try {
+      id = std::stoull(req["account"].get<std::string>());
+    } catch (...) {
+      return fail(400, "account must be an unsigned integer");
+    }
+  } else return fail(400, "account must be an unsigned integer");
+  const std::int32_t a = vault_.account_index(id);
+  if (a < 0) return fail(404, "unknown account " + std::to_string(id));
+  if (!engine_) return fail(503, "no market yet: the book is not valued");
+  const AccountTable t = engine_->accounts();
+  const BlockResults b = engine_->blocks();
+  const Book& book = vault_.book();
+  json unds = json::array();
+  for (std::size_t k = 0; k < b.account.size(); ++k) {
+    if (b.account[k] != a) continue;
+    const std::string& u = book.underlyings[b.underlying[k]];
+    const UnderlyingMethodology& meth = methodology_.for_underlying(u);
+    std::vector<double> pnl(meth.scenarios.size(), 0.0);
+    for (std::size_t p = 0; p < book.position_count(); ++p) {
+      if (book.pos_account[p] != a || book.underlying[book.pos_instrument[p]] != b.underlying[k]) continue;
+      const std::vector<double> row = engine_->scenario_row(book.pos_instrument[p]);
+      for (std::size_t j = 0; j < pnl.size(); ++j) pnl[j] += book.pos_quantity[p] * row[j];
+    }
+    for (std::size_t j = 0; j < pnl.size(); ++j) pnl[j] *= meth.scenarios[j].damp;
+    unds.push_back({{"underlying", u}, {"mtm", b.mtm[k]}, {"delta", b.delta[k]}, {"gamma", b.gamma[k]},
+                    {"vega", b.vega[k]}, {"theta", b.theta[k]}, {"rho", b.rho[k]}, {"scan", b.scan[k]},
+                    {"worst", b.worst[k]}, {"mm", b.mm[k]}, {"im", b.im[k]}, {"scenario_pnl", pnl}});
+  }
+  reply(json({{"account", id}, {"equity", t.equity[a]}, {"mm", t.mm[a]}, {"im", t.im[a]},
+              {"mm_surplus", t.mm_surplus[a]}, {"im_surplus", t.im_surplus[a]}, {"status", io::status_name(t.status[a])},
+              {"epoch", epoch_}, {"underlyings", unds}})
+            .dump());
+}
+
+void Service::setup_micro() {
+  for (auto [name, subject] : {std::pair{"account", "risk.api.account"}, std::pair{"health", "risk.api.health"}}) {
+    auto st = std::make_unique<EndpointStats>();
+    st->name = name;
+    st->subject = subject;
+    endpoints_.push_back(std::move(st));
+  }
+  for (std::size_t k = 0; k < endpoints_.size(); ++k) {
+    EndpointStats* st = endpoints_[k].get();
+    nats_->subscribe(
+        st->subject,
+        [this, st](const Message& m) {
+          ++st->requests;
+          if (!m.reply()) return;
+          {
+            std::lock_guard<std::mutex> lock(mu_);
+            pending_api_.push_back(ApiRequest{st->name, m.reply(), std::string(m.data())});
+          }
+          cv_.notify_one();
+        },
+        "q");
+  }
+  const std::string version = "0.1.0";
+  auto endpoints_json = [this](bool stats) {
+    json eps = json::array();
+    for (const auto& st : endpoints_) {
+      json e = {{"name", st->name}, {"subject", st->subject}, {"queue_group", "q"}};
+      if (stats) {
+        std::lock_guard<std::mutex> lock(st->last_error_mu);
+        const std::uint64_t n = st->requests, ns = st->nanos;
+        e.update({{"num_requests", n}, {"num_errors", st->errors.load()}, {"last_error", st->last_error},
+                  {"processing_time", ns}, {"average_processing_time", n ? ns / n : 0}});
+      } else {
+        e["metadata"] = nullptr;
+      }
+      eps.push_back(e);
+    }
+    return eps;
+  };
+  auto handler = [this, version, endpoints_json](const std::string& verb) {
+    return [this, version, verb, endpoints_json](const Message& m) {
+      json r = {{"name", "vaultrisk"}, {"id", service_id_}, {"version", version}, {"metadata", json::object()}};
+      if (verb == "PING") {
+        r["type"] = "io.nats.micro.v1.ping_response";
+      } else if (verb == "INFO") {
+        r["type"] = "io.nats.micro.v1.info_response";
+        r["description"] = "vaultrisk portfolio risk: account margin and health";
+        r["endpoints"] = endpoints_json(false);
+      } else {
+        r["type"] = "io.nats.micro.v1.stats_response";
+        r["started"] = started_;
+        r["endpoints"] = endpoints_json(true);
+      }
+      nats_->respond(m, r.dump());
+    };
+  };
+  for (const std::string verb : {"PING", "INFO", "STATS"}) {
+    nats_->subscribe("$SRV." + verb, handler(verb));
+    nats_->subscribe("$SRV." + verb + ".vaultrisk", handler(verb));
+    nats_->subscribe("$SRV." + verb + ".vaultrisk." + service_id_, handler(verb));
+  }
+}
+
+int Service::run(std::atomic<bool>& stop) {
+  recover();
+  if (!cfg_.market_file.empty()) {
+    const Market initial = io::load_market(cfg_.market_file);
+    for (const auto& [u, m] : initial.underlyings)
+      if (!market_.count(u)) {  // ticks restored from state are newer than the file
+        market_[u] = m;
+        Market one;
+        one.time = initial.time;
+        one.underlyings[u] = m;
+        market_body_[u] = io::market_to_json(one);
+      }
+  }
+  nats_ = std::make_unique<NatsClient>(cfg_.nats_url, "vaultrisk");
+  nats_->ensure_stream("VAULT", {"vault.event.>"});
+  nats_->ensure_stream("INTENTS", {"sequencer.intent.liquidation"});
+  nats_->pull_subscribe("vault.event.>", "vaultrisk");
+  setup_micro();
+  rebuild_engine();
+  need_full_ = false;
+  evaluate(true, std::nullopt);
+  nats_->subscribe("oracle.tick.>", [this](const Message& m) { on_tick(m); });
+  nats_->flush();
+  std::thread vault_thread([&] { vault_loop(stop); });
+  log("serving on %s as %s; signer %s; metrics %s", cfg_.nats_url.c_str(), service_id_.c_str(),
+      chain::to_hex(signer_->address()).c_str(),
+      metrics_.port() >= 0 ? ("http://127.0.0.1:" + std::to_string(metrics_.port()) + "/metrics").c_str() : "off");
+  std::printf("ready\n");
+  std::fflush(stdout);
+
+  while (!stop) {
+    std::deque<ApiRequest> api;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait_for(lock, std::chrono::milliseconds(50), [&] {
+        return stop || !pending_ticks_.empty() || !pending_events_.empty() || !pending_api_.empty();
+      });
+      api.swap(pending_api_);
+    }
+    try {
+      process_vault_batch();
+      process_ticks();
+      if (need_full_) {
+        rebuild_engine();
+        need_full_ = false;
+        evaluate(true, std::nullopt);
+      } else {
+        evaluate(false, std::nullopt);  // deadlines of intents pass with time too
+      }
+      for (const ApiRequest& r : api) {
+        const auto t0 = Clock::now();
+        serve_api(r);
+        endpoints_[r.endpoint == "account" ? 0 : 1]->nanos +=
+            static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t0).count());
+      }
+      maybe_roll_epoch();
+      maybe_snapshot(false);
+    } catch (const std::exception& e) {
+      log("error in the revaluation loop (continuing): %s", e.what());
+    }
+  }
+  vault_thread.join();
+  maybe_snapshot(true);
+  log("stopped cleanly");
+  return 0;
+}
+
+}  // namespace
+
+int run_service(const ServeConfig& config, std::atomic<bool>& stop) {
+  Service s(config);
+  return s.run(stop);
+}
+
+}  // namespace vaultrisk::service

@@ -1,0 +1,37 @@
+// The always-on service (SPEC §6–7): signed oracle ticks and JetStream vault events
+// in; incremental revaluation; status-change alerts, signed liquidation intents,
+// rejects, a NATS micro-service API and Prometheus metrics out; durable state.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "kernels/engine.hpp"
+
+namespace vaultrisk::service {
+
+struct ServeConfig {
+  std::string nats_url = "nats://127.0.0.1:4222";
+  std::string book_dir;      // initial book (used only when the state dir holds none)
+  std::string market_file;   // initial market (until ticks arrive)
+  std::string config_file;   // methodology
+  std::string state_dir = "vaultrisk-state";
+  std::vector<std::string> oracle_signers;
+  std::string signing_key_file;
+  std::uint64_t chain_id = 31337;
+  std::string verifying_contract = "0x0000000000000000000000000000000000000000";
+  std::int64_t intent_ttl_s = 60;
+  std::int64_t max_tick_age_ms = 10000;
+  int metrics_port = 9464;   // -1: off, 0: any free port
+  Device device = Device::automatic;
+  std::int64_t epoch_seconds = 60;
+  std::uint64_t snapshot_every = 10000;  // WAL records between snapshots
+  bool quiet = false;
+};
+
+// Runs until `stop` becomes true; returns the process exit code.
+int run_service(const ServeConfig& config, std::atomic<bool>& stop);
+
+}  // namespace vaultrisk::service

@@ -93,7 +93,9 @@ VaultEvent parse_vault_event(std::string_view subject, std::string_view body, st
   e.account = account_field(j);
   if (parse_u64(tail, "subject account") != e.account)
     throw input_error("subject: account " + std::string(tail) + " but body account is " + std::to_string(e.account));
-  e.id = !msg_id.empty() ? std::string(msg_id) : j.contains("id") && j["id"].is_string() ? j["id"].get<std::string>() : "";
+  // The event's identity is its body id (SPEC §6); Nats-Msg-Id carries the same value
+  // for JetStream's de-duplication and stands in only when the body has none.
+  e.id = j.contains("id") && j["id"].is_string() ? j["id"].get<std::string>() : std::string(msg_id);
   if (e.id.empty()) throw input_error("event.id: missing (and no Nats-Msg-Id header)");
   return e;
 }

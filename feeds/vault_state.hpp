@@ -15,7 +15,7 @@ enum class EventType { instrument, deposit, withdraw, trade };
 
 struct VaultEvent {
   EventType type{};
-  std::string id;  // unique event id (Nats-Msg-Id header, else the body's "id")
+  std::string id;  // unique event id: the body's "id" (listings: Nats-Msg-Id, else "instrument:<id>")
   // instrument
   std::string instrument_id, underlying, kind, option_type;
   double expiry = 0, strike = 0;

@@ -123,10 +123,17 @@ std::uint64_t NatsClient::js_publish(const std::string& subject, std::string_vie
   return seq;
 }
 
-void NatsClient::pull_subscribe(const std::string& subject, const std::string& durable) {
+void NatsClient::pull_subscribe(const std::string& stream, const std::string& subject, const std::string& durable,
+                                std::uint64_t start_seq) {
+  jsErrCode derr = static_cast<jsErrCode>(0);
+  js_DeleteConsumer(js_, stream.c_str(), durable.c_str(), nullptr, &derr);  // absent is fine
   jsSubOptions so;
   jsSubOptions_Init(&so);
+  so.Stream = stream.c_str();
+  so.Config.Durable = durable.c_str();
   so.Config.AckPolicy = js_AckExplicit;
+  so.Config.DeliverPolicy = js_DeliverByStartSequence;
+  so.Config.OptStartSeq = start_seq;
   so.Config.AckWait = 30LL * 1000 * 1000 * 1000;  // ns
   jsErrCode jerr = static_cast<jsErrCode>(0);
   nats_check(js_PullSubscribe(&pull_, js_, subject.c_str(), durable.c_str(), nullptr, &so, &jerr),
@@ -136,9 +143,22 @@ void NatsClient::pull_subscribe(const std::string& subject, const std::string& d
 std::vector<JsMessage> NatsClient::fetch(int batch, int timeout_ms) {
   std::vector<JsMessage> out;
   natsMsgList list{nullptr, 0};
-  jsErrCode jerr = static_cast<jsErrCode>(0);
-  const natsStatus s = natsSubscription_Fetch(&list, pull_, batch, timeout_ms, &jerr);
-  if (s == NATS_TIMEOUT) return out;
+  // Whatever is ready, at once; only when nothing is, wait for the first message.
+  // (A plain Fetch(batch) would sit out its timeout whenever fewer are pending.)
+  jsFetchRequest req;
+  jsFetchRequest_Init(&req);
+  req.Batch = batch;
+  req.NoWait = true;
+  natsStatus s = natsSubscription_FetchRequest(&list, pull_, &req);
+  if (s != NATS_OK || list.Count == 0) {
+    natsMsgList_Destroy(&list);
+    list = natsMsgList{nullptr, 0};
+    jsFetchRequest_Init(&req);
+    req.Batch = 1;
+    req.Expires = static_cast<int64_t>(timeout_ms) * 1000000;  // ns
+    s = natsSubscription_FetchRequest(&list, pull_, &req);
+  }
+  if (s == NATS_TIMEOUT || s == NATS_NOT_FOUND) return out;
   nats_check(s, "fetch vault events");
   for (int i = 0; i < list.Count; ++i) {
     natsMsg* m = list.Msgs[i];

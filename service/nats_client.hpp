@@ -79,8 +79,11 @@ class NatsClient {
   void ensure_stream(const std::string& name, const std::vector<std::string>& subjects);
   // Publishes with Nats-Msg-Id (JetStream de-duplicates); returns the stream sequence.
   std::uint64_t js_publish(const std::string& subject, std::string_view data, const std::string& msg_id);
-  // Durable pull consumer with explicit acks.
-  void pull_subscribe(const std::string& subject, const std::string& durable);
+  // Durable pull consumer with explicit acks, delivering `stream` from `start_seq` on,
+  // in order. Any earlier consumer of that name is replaced: the caller's own durable
+  // record of what it applied is the truth, not the server's ack state.
+  void pull_subscribe(const std::string& stream, const std::string& subject, const std::string& durable,
+                      std::uint64_t start_seq);
   // Up to `batch` messages, waiting at most timeout_ms; caller must ack/term each and then free them.
   std::vector<JsMessage> fetch(int batch, int timeout_ms);
   static void ack(const JsMessage& m);

@@ -206,7 +206,8 @@ void Service::apply_record(const json& r) {
 void Service::recover() {
   Book book;
   json m;
-  if (store_.load_snapshot(book, m)) {
+  const bool had_snapshot = store_.load_snapshot(book, m);
+  if (had_snapshot) {
     vault_ = feeds::VaultState(std::move(book));
     vault_seq_ = m.value("vault_seq", 0ull);
     epoch_ = m.value("epoch", 1ull);
@@ -232,6 +233,9 @@ void Service::recover() {
   // Everything below the stored ceiling may have been used before a crash: start above it.
   next_nonce_ = nonce_ceiling_ = store_.load_nonce();
   if (!epoch_started_ms_) epoch_started_ms_ = now_ms();
+  // From the first start on, the state dir alone is enough to recover: --book is
+  // only a seed, so the book it gave must be durable before any event builds on it.
+  if (!had_snapshot) store_.snapshot(vault_.book(), meta());
 }
 
 void Service::rebuild_engine() {
@@ -659,7 +663,9 @@ int Service::run(std::atomic<bool>& stop) {
   nats_ = std::make_unique<NatsClient>(cfg_.nats_url, "vaultrisk");
   nats_->ensure_stream("VAULT", {"vault.event.>"});
   nats_->ensure_stream("INTENTS", {"sequencer.intent.liquidation"});
-  nats_->pull_subscribe("vault.event.>", "vaultrisk");
+  // Resume exactly after the last event this state dir recorded, in stream order.
+  nats_->pull_subscribe("VAULT", "vault.event.>", "vaultrisk", vault_seq_ + 1);
+  log("vault events from stream sequence %llu", static_cast<unsigned long long>(vault_seq_ + 1));
   setup_micro();
   rebuild_engine();
   need_full_ = false;

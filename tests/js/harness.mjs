@@ -1,0 +1,112 @@
+// Test harness: a real nats-server (JetStream) on a free loopback port, vaultrisk
+// serve processes, and ethers-signed oracle ticks. Everything stops at the end.
+import { spawn } from "node:child_process";
+import { mkdtempSync, writeFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { connect, headers } from "nats";
+import { Wallet } from "ethers";
+
+export const VAULTRISK = process.env.VAULTRISK;
+export const ORACLE = new Wallet("0x4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318");
+export const INTENT_KEY = "0x0000000000000000000000000000000000000000000000000000000000000002";
+export const INTENT_SIGNER = new Wallet(INTENT_KEY).address.toLowerCase();
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+export function tempDir() {
+  return mkdtempSync(join(tmpdir(), "vr-it-"));
+}
+
+// Resolves when `pattern` appears in the stream; rejects after `ms`.
+function waitFor(stream, pattern, ms, what) {
+  return new Promise((resolve, reject) => {
+    let buf = "";
+    const timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}: ${buf.slice(-2000)}`)), ms);
+    stream.on("data", (d) => {
+      buf += d.toString();
+      const m = buf.match(pattern);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m);
+      }
+    });
+  });
+}
+
+export async function startNats(dir) {
+  const proc = spawn("nats-server", ["-js", "-a", "127.0.0.1", "-p", "-1", "-sd", join(dir, "js")], { stdio: ["ignore", "pipe", "pipe"] });
+  const m = await waitFor(proc.stderr, /Listening for client connections on [\d.]+:(\d+)/, 10000, "nats-server");
+  const url = `nats://127.0.0.1:${m[1]}`;
+  return { proc, url, stop: () => proc.kill("SIGKILL") };
+}
+
+export async function startServe({ url, dir, book, market, extra = [] }) {
+  writeFileSync(join(dir, "intent.key"), INTENT_KEY + "\n");
+  const args = ["serve", "--nats", url, "--state-dir", join(dir, "state"), "--oracle-signers", ORACLE.address,
+    "--signing-key", join(dir, "intent.key"), "--metrics-port", "0", "--max-tick-age-ms", "5000", ...extra];
+  if (book) args.push("--book", book);
+  if (market) args.push("--market", market);
+  const proc = spawn(VAULTRISK, args, { stdio: ["ignore", "pipe", "pipe"] });
+  let log = "";
+  proc.stderr.on("data", (d) => { log += d.toString(); });
+  const exited = new Promise((_, reject) => proc.once("exit", (code) => reject(new Error(`vaultrisk serve exited (${code}): ${log}`))));
+  await Promise.race([waitFor(proc.stdout, /ready/, 30000, "vaultrisk serve"), exited]);
+  const metricsPort = (log.match(/metrics http:\/\/127\.0\.0\.1:(\d+)/) || [])[1];
+  return { proc, log: () => log, metricsPort, kill9: () => proc.kill("SIGKILL"),
+    stop: () => new Promise((r) => { proc.once("exit", r); proc.kill("SIGTERM"); }) };
+}
+
+export function run(args) {
+  return new Promise((resolve, reject) => {
+    const p = spawn(VAULTRISK, args, { stdio: ["ignore", "pipe", "pipe"] });
+    let err = "";
+    p.stderr.on("data", (d) => { err += d; });
+    p.on("exit", (code) => (code === 0 ? resolve() : reject(new Error(`vaultrisk ${args.join(" ")}: ${err}`))));
+  });
+}
+
+// A tick body as an oracle would publish it, signed with EIP-191 by `wallet`.
+export async function signedTick(underlying, seq, spot, { wallet = ORACLE, timeMs = Date.now(), expiries = [], rate = 0 } = {}) {
+  const body = JSON.stringify({ underlying, seq, time_ms: timeMs, spot, rate, confidence: 1, expiries });
+  return { body, signature: await wallet.signMessage(body) };
+}
+
+export async function publishTick(nc, underlying, tick, signature = tick.signature) {
+  const h = headers();
+  h.set("Vaultrisk-Signature", signature);
+  nc.publish(`oracle.tick.${underlying}`, new TextEncoder().encode(tick.body), { headers: h });
+  await nc.flush();
+}
+
+// Collects JSON messages on `subject` until stopped.
+export function collect(nc, subject) {
+  const out = [];
+  const sub = nc.subscribe(subject);
+  (async () => {
+    for await (const m of sub) out.push({ subject: m.subject, data: JSON.parse(new TextDecoder().decode(m.data)) });
+  })();
+  return { out, stop: () => sub.unsubscribe() };
+}
+
+export async function waitUntil(cond, ms = 10000, what = "condition") {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (await cond()) return;
+    await sleep(25);
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+export async function request(nc, subject, body = {}) {
+  const m = await nc.request(subject, new TextEncoder().encode(JSON.stringify(body)), { timeout: 5000 });
+  return { data: JSON.parse(new TextDecoder().decode(m.data)), headers: m.headers };
+}
+
+export async function natsConnect(url) {
+  return connect({ servers: url });
+}
+
+export function cleanup(dir) {
+  rmSync(dir, { recursive: true, force: true });
+}

@@ -30,6 +30,9 @@ class Backend {
   virtual void download(InstrumentTable& out) = 0;
   virtual void download(BlockTable& out) = 0;
   virtual void download(AccountTable& out) = 0;
+  virtual void download_status(std::vector<std::uint8_t>& out) = 0;
+  // equity, mm, im, mm_surplus, im_surplus of one account.
+  virtual void download_account(std::int64_t account, double out[5]) = 0;
   // Scenario rows (V_j - V) of instruments [begin, end), row-major with stride.
   virtual void download_scenarios(std::int64_t begin, std::int64_t end, std::vector<double>& out) = 0;
 };

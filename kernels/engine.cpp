@@ -299,6 +299,18 @@ BlockResults Engine::blocks() const {
   return out;
 }
 
+std::vector<std::uint8_t> Engine::statuses() const {
+  std::vector<std::uint8_t> out;
+  backend_->download_status(out);
+  return out;
+}
+
+Engine::AccountRow Engine::account(std::int32_t a) const {
+  double v[5];
+  backend_->download_account(a, v);
+  return AccountRow{v[0], v[1], v[2], v[3], v[4]};
+}
+
 AccountTable Engine::accounts() const {
   AccountTable out;
   backend_->download(out);

@@ -56,6 +56,13 @@ class Engine {
   InstrumentTable instruments() const;
   BlockResults blocks() const;
   AccountTable accounts() const;
+  // Just the statuses (one byte per account), and one account's numbers: what a
+  // per-tick change scan needs, without moving every column off the device.
+  std::vector<std::uint8_t> statuses() const;
+  struct AccountRow {
+    double equity, mm, im, mm_surplus, im_surplus;
+  };
+  AccountRow account(std::int32_t account) const;
 
   const std::vector<std::string>& underlyings() const { return underlying_names_; }
   // Underlying indices an account holds positions in, ascending.

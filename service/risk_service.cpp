@@ -87,7 +87,7 @@ class Service {
   void process_vault_batch();
   void process_ticks();
   void evaluate(bool full, std::optional<Clock::time_point> tick_time);
-  void emit_intent(std::int32_t account, const AccountTable& t);
+  void emit_intent(std::int32_t account);
   chain::Hash32 market_digest(const std::vector<std::int32_t>& unds) const;
   json tick_seqs(const std::vector<std::int32_t>& unds) const;
   void reject(const std::string& source, const std::string& reason, std::string_view subject, const std::string& detail);
@@ -116,6 +116,10 @@ class Service {
   std::map<std::string, std::pair<std::uint64_t, std::string>> last_tick_;  // seq, signature
   std::unordered_map<std::uint64_t, std::uint8_t> published_;  // account id -> last alerted status
   std::unordered_map<std::uint64_t, std::int64_t> intent_deadline_;  // account id -> deadline (s)
+  // The same two, aligned with the book's accounts for the per-tick scan (no hashing
+  // per account on the hot path); rebuilt from the maps whenever the book changes.
+  std::vector<std::uint8_t> status_at_;    // 3 = never evaluated
+  std::vector<std::int64_t> deadline_at_;  // 0 = no live intent
   std::uint64_t vault_seq_ = 0;
   std::uint64_t next_nonce_ = 0;
   std::uint64_t nonce_ceiling_ = 0;  // nonces below this are reserved durably
@@ -123,6 +127,7 @@ class Service {
   std::uint64_t epoch_ = 1;
   std::int64_t epoch_started_ms_ = 0;
   Clock::time_point last_snapshot_ = Clock::now();
+  Clock::time_point last_sweep_ = Clock::now();
   bool need_full_ = true;
 
   // Shared with callbacks / the vault thread.
@@ -248,6 +253,12 @@ void Service::rebuild_engine() {
       return;
     }
   const auto t0 = Clock::now();
+  status_at_.assign(book.account_count(), 3);
+  deadline_at_.assign(book.account_count(), 0);
+  for (std::size_t a = 0; a < book.account_count(); ++a) {
+    if (auto it = published_.find(book.account_id[a]); it != published_.end()) status_at_[a] = it->second;
+    if (auto it = intent_deadline_.find(book.account_id[a]); it != intent_deadline_.end()) deadline_at_[a] = it->second;
+  }
   engine_ = std::make_unique<Engine>(book, methodology_, cfg_.device);
   Market m;
   for (const auto& [u, um] : market_) m.underlyings[u] = um;
@@ -403,16 +414,17 @@ json Service::tick_seqs(const std::vector<std::int32_t>& unds) const {
   return t;
 }
 
-void Service::emit_intent(std::int32_t a, const AccountTable& t) {
+void Service::emit_intent(std::int32_t a) {
   const Book& book = vault_.book();
+  const Engine::AccountRow r = engine_->account(a);
   const std::uint64_t account = book.account_id[a];
   chain::LiquidationIntent in;
   in.account = account;
   in.nonce = next_nonce_;
   in.deadline = static_cast<std::uint64_t>(now_ms() / 1000 + cfg_.intent_ttl_s);
   in.epoch = epoch_;
-  in.equity = t.equity[a];
-  in.maintenance_margin = t.mm[a];
+  in.equity = r.equity;
+  in.maintenance_margin = r.mm;
   in.market_digest = market_digest(engine_->account_underlyings(a));
   // The nonce is reserved durably before the intent exists anywhere else, in blocks
   // so that a burst of intents costs one fsync: after kill -9 the unused rest of a
@@ -435,6 +447,7 @@ void Service::emit_intent(std::int32_t a, const AccountTable& t) {
                {"signer", chain::to_hex(signer_->address())}};
   nats_->js_publish("sequencer.intent.liquidation", body.dump(), chain::to_hex(digest));
   intent_deadline_[account] = static_cast<std::int64_t>(in.deadline);
+  deadline_at_[a] = static_cast<std::int64_t>(in.deadline);
   store_.append({{"t", "intent"}, {"account", std::to_string(account)}, {"deadline", in.deadline}, {"nonce", in.nonce}});
   metrics_.intent();
   if (++intents_logged_ <= 5) log("intent for account %llu: nonce %llu, equity %.2f < mm %.2f, deadline %llu", static_cast<unsigned long long>(account),
@@ -444,28 +457,35 @@ void Service::emit_intent(std::int32_t a, const AccountTable& t) {
 
 void Service::evaluate(bool full, std::optional<Clock::time_point> tick_time) {
   if (!engine_) return;
-  const AccountTable t = engine_->accounts();
+  const std::vector<std::uint8_t> status = engine_->statuses();
   const Book& book = vault_.book();
   const std::int64_t now = now_ms(), now_s = now / 1000;
   std::size_t count[3] = {0, 0, 0}, alerts = 0;
+  std::vector<std::int32_t> due;  // accounts owed a (new) intent
   intents_logged_ = 0;
   for (std::size_t a = 0; a < book.account_count(); ++a) {
-    const std::uint8_t s = t.status[a];
+    const std::uint8_t s = status[a];
     ++count[s];
+    const std::uint8_t seen = status_at_[a];
+    const bool first = seen == 3;
+    const std::uint8_t prev = first ? 0 : seen;
+    if (s == prev && !(first && s != 0)) {
+      if (first) status_at_[a] = s;
+      // Unchanged: nothing to do unless an intent is owed (liquidatable with none live).
+      if (s != static_cast<std::uint8_t>(AccountStatus::liquidatable) || (deadline_at_[a] && now_s < deadline_at_[a])) continue;
+    }
     const std::uint64_t id = book.account_id[a];
-    auto it = published_.find(id);
-    const std::uint8_t prev = it == published_.end() ? 0 : it->second;
-    const bool first = it == published_.end();
     if (s != prev || (first && s != 0)) {
       const auto unds = engine_->account_underlyings(static_cast<std::int32_t>(a));
+      const Engine::AccountRow r = engine_->account(static_cast<std::int32_t>(a));
       json alert = {{"account", id},
                     {"status", io::status_name(s)},
                     {"prev_status", io::status_name(prev)},
-                    {"equity", t.equity[a]},
-                    {"mm", t.mm[a]},
-                    {"im", t.im[a]},
-                    {"mm_surplus", t.mm_surplus[a]},
-                    {"im_surplus", t.im_surplus[a]},
+                    {"equity", r.equity},
+                    {"mm", r.mm},
+                    {"im", r.im},
+                    {"mm_surplus", r.mm_surplus},
+                    {"im_surplus", r.im_surplus},
                     {"epoch", epoch_},
                     {"time_ms", now},
                     {"ticks", tick_seqs(unds)}};
@@ -475,18 +495,22 @@ void Service::evaluate(bool full, std::optional<Clock::time_point> tick_time) {
       ++alerts;
     }
     published_[id] = s;
+    status_at_[a] = s;
     const bool liquidatable = s == static_cast<std::uint8_t>(AccountStatus::liquidatable);
-    auto d = intent_deadline_.find(id);
-    if (liquidatable && (d == intent_deadline_.end() || now_s >= d->second)) {
-      emit_intent(static_cast<std::int32_t>(a), t);
-    } else if (!liquidatable && d != intent_deadline_.end()) {
-      intent_deadline_.erase(d);
+    if (liquidatable && (!deadline_at_[a] || now_s >= deadline_at_[a])) {
+      due.push_back(static_cast<std::int32_t>(a));
+    } else if (!liquidatable && deadline_at_[a]) {
+      deadline_at_[a] = 0;
+      intent_deadline_.erase(id);
       store_.append({{"t", "clear_intent"}, {"account", std::to_string(id)}});
     }
   }
-  store_.sync();
+  // Alerts first: they are what liquidators wait for. Intents (JetStream, acked
+  // publishes) follow without holding the alerts back.
   if (alerts) nats_->flush();
   if (tick_time && alerts) metrics_.tick_to_alert(std::chrono::duration<double>(Clock::now() - *tick_time).count());
+  for (std::int32_t a : due) emit_intent(a);
+  store_.sync();
   metrics_.accounts("healthy", static_cast<double>(count[0]));
   metrics_.accounts("margin_call", static_cast<double>(count[1]));
   metrics_.accounts("liquidatable", static_cast<double>(count[2]));
@@ -695,8 +719,9 @@ int Service::run(std::atomic<bool>& stop) {
         rebuild_engine();
         need_full_ = false;
         evaluate(true, std::nullopt);
-      } else {
-        evaluate(false, std::nullopt);  // deadlines of intents pass with time too
+      } else if (Clock::now() - last_sweep_ >= std::chrono::seconds(1)) {
+        evaluate(false, std::nullopt);  // intent deadlines pass with time alone
+        last_sweep_ = Clock::now();
       }
       for (const ApiRequest& r : api) {
         const auto t0 = Clock::now();

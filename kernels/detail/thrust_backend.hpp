@@ -131,6 +131,12 @@ class ThrustBackend final : public Backend {
     down(a_im_surplus_, o.im_surplus);
     down(a_status_, o.status);
   }
+  void download_status(std::vector<std::uint8_t>& out) override { down(a_status_, out); }
+  void download_account(std::int64_t a, double out[5]) override {
+    system_.synchronize();
+    const vec<double>* cols[5] = {&a_equity_, &a_mm_, &a_im_, &a_mm_surplus_, &a_im_surplus_};
+    for (int k = 0; k < 5; ++k) thrust::copy(cols[k]->begin() + a, cols[k]->begin() + a + 1, out + k);
+  }
   void download_scenarios(std::int64_t begin, std::int64_t end, std::vector<double>& out) override {
     out.resize(static_cast<std::size_t>(end - begin) * stride_);
     system_.synchronize();

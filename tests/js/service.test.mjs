@@ -189,6 +189,30 @@ describe("vaultrisk serve", () => {
   });
 });
 
+describe("intent deadlines", () => {
+  test("an account still liquidatable after its intent's deadline gets a new intent with a new nonce", { timeout: 60000 }, async () => {
+    const dir = tempDir();
+    const nats = await startNats(dir);
+    const book = writeBook(dir);
+    const serve = await startServe({ url: nats.url, dir, book, market: join(book, "market.json"), extra: ["--intent-ttl", "1"] });
+    const nc = await natsConnect(nats.url);
+    try {
+      await publishTick(nc, "BTC", await signedTick("BTC", 1, 80, { expiries: SLICE }));  // account 1 liquidatable
+      await waitUntil(async () => (await readIntents(nc)).filter((i) => i.data.intent.account === "1").length >= 2, 15000, "re-issued intent");
+      const mine = (await readIntents(nc)).filter((i) => i.data.intent.account === "1");
+      mine.forEach(verifyIntent);
+      assert.ok(BigInt(mine[1].data.intent.nonce) > BigInt(mine[0].data.intent.nonce));
+      assert.ok(BigInt(mine[1].data.intent.deadline) > BigInt(mine[0].data.intent.deadline));
+      assert.notEqual(mine[0].data.digest, mine[1].data.digest);
+    } finally {
+      await nc.close();
+      await serve.stop();
+      nats.stop();
+      cleanup(dir);
+    }
+  });
+});
+
 describe("crash recovery", () => {
   // The same events and ticks, once uninterrupted and once with kill -9 in the
   // middle of the burst: the final states agree, no event is lost or applied

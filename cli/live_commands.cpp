@@ -66,6 +66,7 @@ snapshots in --state-dir).
   --intent-ttl SECONDS        intent deadline; re-issued if still liquidatable (default 60)
   --max-tick-age-ms N         staleness window for ticks (default 10000)
   --epoch-seconds N           epoch length (default 60)
+  --snapshot-every N          write-ahead records between snapshots (default 10000; also every 60 s)
   --metrics-port N            Prometheus /metrics on 127.0.0.1:N (default 9464; 0 any, -1 off)
   --device auto|cpu|gpu       compute device (default auto)
   --quiet                     no log lines
@@ -98,7 +99,8 @@ int cmd_serve(const std::vector<std::string>& argv) {
     if (a == "--help" || a == "-h") return std::fputs(kServeHelp, stdout), 0;
   Args args(argv,
             {"nats", "book", "market", "config", "state-dir", "oracle-signers", "signing-key", "chain-id",
-             "verifying-contract", "intent-ttl", "max-tick-age-ms", "epoch-seconds", "metrics-port", "device"},
+             "verifying-contract", "intent-ttl", "max-tick-age-ms", "epoch-seconds", "snapshot-every",
+             "metrics-port", "device"},
             {"quiet"});
   service::ServeConfig c;
   c.nats_url = args.get_or("nats", c.nats_url);
@@ -113,6 +115,8 @@ int cmd_serve(const std::vector<std::string>& argv) {
   c.intent_ttl_s = static_cast<std::int64_t>(args.uint("intent-ttl", 60));
   c.max_tick_age_ms = static_cast<std::int64_t>(args.uint("max-tick-age-ms", 10000));
   c.epoch_seconds = static_cast<std::int64_t>(args.uint("epoch-seconds", 60));
+  c.snapshot_every = args.uint("snapshot-every", c.snapshot_every);
+  if (c.snapshot_every == 0) throw usage_error("--snapshot-every must be at least 1");
   const std::string port = args.get_or("metrics-port", "9464");
   c.metrics_port = port == "-1" ? -1 : static_cast<int>(args.uint("metrics-port", 9464));
   c.device = parse_device(args.get_or("device", "auto"));

@@ -217,10 +217,13 @@ void Service::recover() {
     vault_seq_ = m.value("vault_seq", 0ull);
     epoch_ = m.value("epoch", 1ull);
     epoch_started_ms_ = m.value("epoch_started_ms", 0ll);
-    for (const auto& id : m.value("seen", std::vector<std::string>{})) vault_.mark_seen(id);
-    for (const auto& s : m.value("statuses", json::array())) published_[std::stoull(s[0].get<std::string>())] = s[1];
-    for (const auto& [a, d] : m.value("intents", json::object()).items()) intent_deadline_[std::stoull(a)] = d;
-    for (const auto& [u, t] : m.value("ticks", json::object()).items())
+    // Named locals: items() of a temporary would dangle in a range-for before C++23.
+    const json seen = m.value("seen", json::array()), statuses = m.value("statuses", json::array());
+    const json intents = m.value("intents", json::object()), ticks = m.value("ticks", json::object());
+    for (const auto& id : seen) vault_.mark_seen(id.get<std::string>());
+    for (const auto& s : statuses) published_[std::stoull(s[0].get<std::string>())] = s[1].get<std::uint8_t>();
+    for (const auto& [a, d] : intents.items()) intent_deadline_[std::stoull(a)] = d.get<std::int64_t>();
+    for (const auto& [u, t] : ticks.items())
       apply_record({{"t", "tick"}, {"body", t.at("body")}, {"sig", t.at("signature")}});
     log("restored snapshot: %zu accounts, %zu positions, vault seq %llu, epoch %llu", vault_.book().account_count(),
         vault_.book().position_count(), static_cast<unsigned long long>(vault_seq_), static_cast<unsigned long long>(epoch_));
@@ -520,9 +523,13 @@ void Service::evaluate(bool full, std::optional<Clock::time_point> tick_time) {
 }
 
 void Service::maybe_snapshot(bool force) {
-  if (!force && store_.wal_records() < cfg_.snapshot_every && Clock::now() - last_snapshot_ < std::chrono::seconds(60)) return;
-  store_.snapshot(vault_.book(), meta());
-  last_snapshot_ = Clock::now();
+  if (force) {
+    store_.snapshot(vault_.book(), meta());
+    return;
+  }
+  if (store_.wal_records() < cfg_.snapshot_every && Clock::now() - last_snapshot_ < std::chrono::seconds(60)) return;
+  // Copies the book (~100 ms at 10M positions); the files are written in the background.
+  if (store_.snapshot_async(vault_.book(), meta())) last_snapshot_ = Clock::now();
 }
 
 void Service::maybe_roll_epoch() {

@@ -53,15 +53,25 @@ void write_durable(const fs::path& path, const std::string& content) {
   fsync_path(path.parent_path().empty() ? fs::path(".") : path.parent_path(), true);
 }
 
+namespace {
+fs::path wal_path(const fs::path& dir, std::uint64_t g) { return dir / ("wal-" + std::to_string(g) + ".jsonl"); }
+fs::path snap_path(const fs::path& dir, std::uint64_t g) { return dir / ("snapshot-" + std::to_string(g)); }
+}  // namespace
+
 StateStore::StateStore(fs::path dir) : dir_(std::move(dir)) {
   fs::create_directories(dir_);
   std::ifstream cur(dir_ / "CURRENT");
-  std::getline(cur, generation_);
-  if (generation_.empty()) generation_ = "snapshot-0";  // no snapshot yet: WAL only
-  open_wal();
+  std::string name;
+  std::getline(cur, name);
+  if (name.rfind("snapshot-", 0) == 0) snap_gen_ = std::stoull(name.substr(9));
+  // Keep appending to the newest WAL: a snapshot may have been cut short by a crash.
+  wal_gen_ = snap_gen_;
+  while (fs::exists(wal_path(dir_, wal_gen_ + 1))) ++wal_gen_;
+  open_wal(wal_gen_);
 }
 
 StateStore::~StateStore() {
+  join_writer();
   try {
     sync();
   } catch (...) {
@@ -69,34 +79,40 @@ StateStore::~StateStore() {
   if (wal_fd_ >= 0) ::close(wal_fd_);
 }
 
-fs::path StateStore::current_dir() const { return dir_ / generation_; }
+void StateStore::join_writer() {
+  if (writer_.joinable()) writer_.join();
+}
 
-void StateStore::open_wal() {
+void StateStore::open_wal(std::uint64_t generation) {
   if (wal_fd_ >= 0) ::close(wal_fd_);
-  const fs::path wal = dir_ / ("wal-" + generation_ + ".jsonl");
+  const fs::path wal = wal_path(dir_, generation);
   wal_fd_ = ::open(wal.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
   if (wal_fd_ < 0) throw error(wal.string() + ": " + std::strerror(errno));
+  fsync_path(dir_, true);
+  wal_gen_ = generation;
 }
 
 bool StateStore::load_snapshot(Book& book, nlohmann::json& meta) const {
-  const fs::path d = current_dir();
-  if (!fs::exists(d / "meta.json")) return false;
+  const fs::path d = snap_path(dir_, snap_gen_);
+  if (snap_gen_ == 0 || !fs::exists(d / "meta.json")) return false;
   book = io::load_book(d);
   meta = nlohmann::json::parse(io::read_file(d / "meta.json"));
   return true;
 }
 
 void StateStore::replay(const std::function<void(const nlohmann::json&)>& record) const {
-  const fs::path wal = dir_ / ("wal-" + generation_ + ".jsonl");
-  if (!fs::exists(wal)) return;
-  const std::string text = io::read_file(wal);
-  std::size_t pos = 0;
-  while (pos < text.size()) {
-    const std::size_t eol = text.find('\n', pos);
-    if (eol == std::string::npos) break;  // torn last line: never synced, never acted on
-    record(nlohmann::json::parse(text.begin() + static_cast<std::ptrdiff_t>(pos),
-                                 text.begin() + static_cast<std::ptrdiff_t>(eol)));
-    pos = eol + 1;
+  for (std::uint64_t g = snap_gen_; g <= wal_gen_; ++g) {
+    const fs::path wal = wal_path(dir_, g);
+    if (!fs::exists(wal)) continue;
+    const std::string text = io::read_file(wal);
+    std::size_t pos = 0;
+    while (pos < text.size()) {
+      const std::size_t eol = text.find('\n', pos);
+      if (eol == std::string::npos) break;  // torn last line
+      record(nlohmann::json::parse(text.begin() + static_cast<std::ptrdiff_t>(pos),
+                                   text.begin() + static_cast<std::ptrdiff_t>(eol)));
+      pos = eol + 1;
+    }
   }
 }
 
@@ -113,10 +129,33 @@ void StateStore::sync() {
   pending_.clear();
 }
 
+bool StateStore::snapshot_async(Book book, nlohmann::json meta) {
+  if (writing_) return false;
+  join_writer();
+  sync();  // the snapshot covers everything appended so far ...
+  const std::uint64_t g = wal_gen_ + 1;
+  open_wal(g);  // ... and what follows goes to the next generation's WAL
+  wal_records_ = 0;
+  writing_ = true;
+  writer_ = std::thread([this, g, book = std::move(book), meta = std::move(meta)] {
+    try {
+      write_snapshot(g, book, meta);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "[vaultrisk serve] snapshot %llu failed (the WAL still holds everything): %s\n",
+                   static_cast<unsigned long long>(g), e.what());
+    }
+    writing_ = false;
+  });
+  return true;
+}
+
 void StateStore::snapshot(const Book& book, const nlohmann::json& meta) {
-  sync();
-  const std::string next = "snapshot-" + std::to_string(std::stoull(generation_.substr(9)) + 1);
-  const fs::path d = dir_ / next;
+  while (!snapshot_async(book, meta)) join_writer();
+  join_writer();
+}
+
+void StateStore::write_snapshot(std::uint64_t g, const Book& book, const nlohmann::json& meta) {
+  const fs::path d = snap_path(dir_, g);
   fs::remove_all(d);
   fs::create_directories(d);
   // The book in its own CSV format: inspectable, and loaded by the same strict loader.
@@ -154,13 +193,19 @@ void StateStore::snapshot(const Book& book, const nlohmann::json& meta) {
   }
   write_durable(d / "positions.csv", s);
   write_durable(d / "meta.json", meta.dump());
-  write_durable(dir_ / "CURRENT", next + "\n");
-  const std::string old = generation_;
-  generation_ = next;
-  open_wal();
-  wal_records_ = 0;
-  fs::remove(dir_ / ("wal-" + old + ".jsonl"));
-  fs::remove_all(dir_ / old);
+  write_durable(dir_ / "CURRENT", "snapshot-" + std::to_string(g) + "\n");  // the switch
+  snap_gen_ = g;
+  // Everything of an older generation is now redundant (also leftovers of a crash
+  // between the switch and this clean-up).
+  for (const auto& entry : fs::directory_iterator(dir_)) {
+    const std::string name = entry.path().filename().string();
+    std::uint64_t k = 0;
+    const bool wal = name.rfind("wal-", 0) == 0, snap = name.rfind("snapshot-", 0) == 0;
+    if (!wal && !snap) continue;
+    const char* digits = name.c_str() + (wal ? 4 : 9);
+    const auto r = std::from_chars(digits, name.c_str() + name.size(), k);
+    if (r.ec == std::errc() && k < g) fs::remove_all(entry.path());
+  }
 }
 
 std::uint64_t StateStore::load_nonce() const {

@@ -227,7 +227,8 @@ describe("crash recovery", () => {
   const enc = (o) => new TextEncoder().encode(JSON.stringify(o));
   // Both runs value the book at the same instant (options carry theta).
   const FINAL_TIME = Date.now();
-  const extra = ["--max-tick-age-ms", "120000"];
+  // Frequent snapshots, so the kill lands among background snapshot writes too.
+  const extra = ["--max-tick-age-ms", "120000", "--snapshot-every", "25"];
 
   async function scenario(crash) {
     const dir = tempDir();

@@ -24,7 +24,12 @@ NatsClient::NatsClient(const std::string& url, const std::string& name) {
   nats_check(natsOptions_SetMaxReconnect(opts, -1), "nats reconnect");
   nats_check(natsOptions_SetReconnectWait(opts, 250), "nats reconnect wait");
   nats_check(natsConnection_Connect(&nc_, opts), "connect to " + url);
-  nats_check(natsConnection_JetStream(&js_, nc_, nullptr), "jetstream context");
+  jsOptions jo;
+  jsOptions_Init(&jo);
+  jo.PublishAsync.MaxPending = 65536;
+  jo.PublishAsync.ErrHandler = &NatsClient::on_publish_error;
+  jo.PublishAsync.ErrHandlerClosure = this;
+  nats_check(natsConnection_JetStream(&js_, nc_, &jo), "jetstream context");
 }
 
 NatsClient::~NatsClient() {
@@ -121,6 +126,27 @@ std::uint64_t NatsClient::js_publish(const std::string& subject, std::string_vie
   const std::uint64_t seq = pa->Sequence;
   jsPubAck_Destroy(pa);
   return seq;
+}
+
+void NatsClient::on_publish_error(jsCtx*, jsPubAckErr* pae, void* closure) {
+  auto* self = static_cast<NatsClient*>(closure);
+  ++self->js_failures_;
+  std::fprintf(stderr, "[vaultrisk] JetStream publish to %s failed: %s\n", natsMsg_GetSubject(pae->Msg),
+               pae->ErrText ? pae->ErrText : natsStatus_GetText(pae->Err));
+}
+
+void NatsClient::js_publish_async(const std::string& subject, std::string_view data, const std::string& msg_id) {
+  natsMsg* m = make_msg(subject, nullptr, data, {{"Nats-Msg-Id", msg_id}});
+  const natsStatus s = js_PublishMsgAsync(js_, &m, nullptr);  // takes ownership on success
+  if (m) natsMsg_Destroy(m);
+  nats_check(s, "publish to JetStream " + subject);
+}
+
+void NatsClient::js_wait(int timeout_ms) {
+  jsPubOptions po;
+  jsPubOptions_Init(&po);
+  po.MaxWait = timeout_ms;
+  nats_check(js_PublishAsyncComplete(js_, &po), "waiting for JetStream acks");
 }
 
 void NatsClient::pull_subscribe(const std::string& stream, const std::string& subject, const std::string& durable,

@@ -5,6 +5,7 @@
 
 #include <nats/nats.h>
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -79,6 +80,11 @@ class NatsClient {
   void ensure_stream(const std::string& name, const std::vector<std::string>& subjects);
   // Publishes with Nats-Msg-Id (JetStream de-duplicates); returns the stream sequence.
   std::uint64_t js_publish(const std::string& subject, std::string_view data, const std::string& msg_id);
+  // The same without waiting for the ack; js_wait() waits for every outstanding one.
+  // A failure is logged by the error handler and counted in js_failures().
+  void js_publish_async(const std::string& subject, std::string_view data, const std::string& msg_id);
+  void js_wait(int timeout_ms);
+  std::uint64_t js_failures() const { return js_failures_; }
   // Durable pull consumer with explicit acks, delivering `stream` from `start_seq` on,
   // in order. Any earlier consumer of that name is replaced: the caller's own durable
   // record of what it applied is the truth, not the server's ack state.
@@ -92,6 +98,8 @@ class NatsClient {
 
  private:
   static void on_message(natsConnection*, natsSubscription*, natsMsg* msg, void* closure);
+  static void on_publish_error(jsCtx*, jsPubAckErr* pae, void* closure);
+  std::atomic<std::uint64_t> js_failures_{0};
   natsConnection* nc_ = nullptr;
   jsCtx* js_ = nullptr;
   natsSubscription* pull_ = nullptr;

@@ -448,7 +448,7 @@ void Service::emit_intent(std::int32_t a) {
                {"digest", chain::to_hex(digest)},
                {"signature", chain::to_hex(sig)},
                {"signer", chain::to_hex(signer_->address())}};
-  nats_->js_publish("sequencer.intent.liquidation", body.dump(), chain::to_hex(digest));
+  nats_->js_publish_async("sequencer.intent.liquidation", body.dump(), chain::to_hex(digest));
   intent_deadline_[account] = static_cast<std::int64_t>(in.deadline);
   deadline_at_[a] = static_cast<std::int64_t>(in.deadline);
   store_.append({{"t", "intent"}, {"account", std::to_string(account)}, {"deadline", in.deadline}, {"nonce", in.nonce}});
@@ -513,6 +513,7 @@ void Service::evaluate(bool full, std::optional<Clock::time_point> tick_time) {
   if (alerts) nats_->flush();
   if (tick_time && alerts) metrics_.tick_to_alert(std::chrono::duration<double>(Clock::now() - *tick_time).count());
   for (std::int32_t a : due) emit_intent(a);
+  if (!due.empty()) nats_->js_wait(30000);  // every intent stored by JetStream before we go on
   store_.sync();
   metrics_.accounts("healthy", static_cast<double>(count[0]));
   metrics_.accounts("margin_call", static_cast<double>(count[1]));

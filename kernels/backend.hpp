@@ -29,6 +29,8 @@ class Backend {
 
   virtual void download(InstrumentTable& out) = 0;
   virtual void download(BlockTable& out) = 0;
+  // Blocks [begin, end) only.
+  virtual void download_blocks(std::int64_t begin, std::int64_t end, BlockTable& out) = 0;
   virtual void download(AccountTable& out) = 0;
   virtual void download_status(std::vector<std::uint8_t>& out) = 0;
   // equity, mm, im, mm_surplus, im_surplus of one account.

@@ -158,6 +158,27 @@ Layout make_layout(const Book& book, const Methodology& methodology,
 
 }  // namespace
 
+void validate_market_for_book(const Book& book, const std::string& underlying, const UnderlyingMarket& m) {
+  validate_underlying_market(m, "market: underlyings." + underlying);
+  const auto it = std::find(book.underlyings.begin(), book.underlyings.end(), underlying);
+  if (it == book.underlyings.end()) return;
+  const auto u = static_cast<std::int32_t>(it - book.underlyings.begin());
+  for (std::size_t i = 0; i < book.instrument_count(); ++i) {
+    if (book.underlying[i] != u || book.kind[i] != InstrumentKind::option) continue;
+    const double t = year_fraction(book.expiry[i], m.time);
+    if (!(t > 0.0)) continue;
+    const std::string head = "market: underlyings." + underlying + ": instrument '" + book.instrument_id[i] +
+                             "' (expiry " + fmt(book.expiry[i]) + ")";
+    const ExpirySlice* slice = nullptr;
+    for (const ExpirySlice& s : m.expiries)
+      if (s.expiry == book.expiry[i]) slice = &s;
+    if (!slice) throw input_error(head + ": no SVI slice for this expiry and the option has not expired");
+    const double forward = m.spot * std::exp(m.rate * t);  // as the engine computes it
+    if (std::isnan(svi_vol(slice->svi, book.strike[i], forward, t)))
+      throw input_error(head + ": SVI total variance is not positive at strike " + fmt(book.strike[i]));
+  }
+}
+
 Engine::Engine(const Book& book, const Methodology& methodology, Device device)
     : instrument_ids_(book.instrument_id), underlying_names_(book.underlyings) {
   VR_EXPECTS(std::is_sorted(book.underlyings.begin(), book.underlyings.end()), "sorted underlyings");
@@ -309,6 +330,15 @@ Engine::AccountRow Engine::account(std::int32_t a) const {
   double v[5];
   backend_->download_account(a, v);
   return AccountRow{v[0], v[1], v[2], v[3], v[4]};
+}
+
+BlockResults Engine::account_blocks(std::int32_t account) const {
+  const std::int64_t b0 = layout_.acct_block_begin[account], b1 = layout_.acct_block_begin[account + 1];
+  BlockResults out;
+  backend_->download_blocks(b0, b1, out);
+  out.account.assign(layout_.block_account.begin() + b0, layout_.block_account.begin() + b1);
+  out.underlying.assign(layout_.block_underlying.begin() + b0, layout_.block_underlying.begin() + b1);
+  return out;
 }
 
 AccountTable Engine::accounts() const {

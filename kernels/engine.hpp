@@ -28,6 +28,11 @@ struct BlockResults : BlockTable {
   std::vector<std::int32_t> underlying;  // index into Book::underlyings
 };
 
+// Host-side check that `market` can value every option of `underlying` in `book`
+// (a slice for each unexpired expiry, w > 0 at each strike). Throws input_error
+// naming the instrument; for when no engine is at hand to check it on the device.
+void validate_market_for_book(const Book& book, const std::string& underlying, const UnderlyingMarket& market);
+
 namespace detail {
 class Backend;
 }
@@ -55,6 +60,8 @@ class Engine {
   // Results; instruments and accounts in file order.
   InstrumentTable instruments() const;
   BlockResults blocks() const;
+  // One account's blocks (its underlyings, ascending), without the rest of the book.
+  BlockResults account_blocks(std::int32_t account) const;
   AccountTable accounts() const;
   // Just the statuses (one byte per account), and one account's numbers: what a
   // per-tick change scan needs, without moving every column off the device.

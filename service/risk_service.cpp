@@ -262,10 +262,18 @@ void Service::rebuild_engine() {
     if (auto it = published_.find(book.account_id[a]); it != published_.end()) status_at_[a] = it->second;
     if (auto it = intent_deadline_.find(book.account_id[a]); it != intent_deadline_.end()) deadline_at_[a] = it->second;
   }
-  engine_ = std::make_unique<Engine>(book, methodology_, cfg_.device);
+  auto engine = std::make_unique<Engine>(book, methodology_, cfg_.device);
   Market m;
   for (const auto& [u, um] : market_) m.underlyings[u] = um;
-  engine_->revalue(m);
+  try {
+    engine->revalue(m);
+  } catch (const input_error& e) {
+    // E.g. a new listing whose expiry has no smile yet: value nothing (and alert
+    // nothing) until a tick makes the market usable again.
+    log("not valuing the book until the market can value it: %s", e.what());
+    return;
+  }
+  engine_ = std::move(engine);
   metrics_.revaluation(std::chrono::duration<double>(Clock::now() - t0).count(), true);
   log("engine on %s: %zu accounts, %lld blocks (%.1f ms)", engine_->device_name().c_str(), book.account_count(),
       static_cast<long long>(engine_->block_count()), std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
@@ -378,8 +386,10 @@ void Service::process_ticks() {
         const auto t0 = Clock::now();
         engine_->update_underlying(u, p.tick.market);  // throws on an unusable smile, changing nothing
         metrics_.revaluation(std::chrono::duration<double>(Clock::now() - t0).count(), false);
-      } else if (engine_ || !vault_.book().underlyings.empty()) {
-        // Check the smile against the book before accepting (full rebuild follows).
+      } else if (!vault_.book().underlyings.empty()) {
+        // No engine to check it incrementally: check the smile against the book on
+        // the host before accepting it (a full rebuild follows).
+        validate_market_for_book(vault_.book(), u, p.tick.market);
         need_full_ = true;
       }
       market_[u] = p.tick.market;
@@ -591,12 +601,12 @@ void Service::serve_api(const ApiRequest& r) {
   const std::int32_t a = vault_.account_index(id);
   if (a < 0) return fail(404, "unknown account " + std::to_string(id));
   if (!engine_) return fail(503, "no market yet: the book is not valued");
-  const AccountTable t = engine_->accounts();
-  const BlockResults b = engine_->blocks();
+  const Engine::AccountRow row = engine_->account(a);
+  const std::uint8_t status = engine_->statuses()[static_cast<std::size_t>(a)];
+  const BlockResults b = engine_->account_blocks(a);
   const Book& book = vault_.book();
   json unds = json::array();
   for (std::size_t k = 0; k < b.account.size(); ++k) {
-    if (b.account[k] != a) continue;
     const std::string& u = book.underlyings[b.underlying[k]];
     const UnderlyingMethodology& meth = methodology_.for_underlying(u);
     std::vector<double> pnl(meth.scenarios.size(), 0.0);
@@ -610,8 +620,8 @@ void Service::serve_api(const ApiRequest& r) {
                     {"vega", b.vega[k]}, {"theta", b.theta[k]}, {"rho", b.rho[k]}, {"scan", b.scan[k]},
                     {"worst", b.worst[k]}, {"mm", b.mm[k]}, {"im", b.im[k]}, {"scenario_pnl", pnl}});
   }
-  reply(json({{"account", id}, {"equity", t.equity[a]}, {"mm", t.mm[a]}, {"im", t.im[a]},
-              {"mm_surplus", t.mm_surplus[a]}, {"im_surplus", t.im_surplus[a]}, {"status", io::status_name(t.status[a])},
+  reply(json({{"account", id}, {"equity", row.equity}, {"mm", row.mm}, {"im", row.im},
+              {"mm_surplus", row.mm_surplus}, {"im_surplus", row.im_surplus}, {"status", io::status_name(status)},
               {"epoch", epoch_}, {"underlyings", unds}})
             .dump());
 }

@@ -123,6 +123,18 @@ class ThrustBackend final : public Backend {
     down(b_im_, o.im);
     down(b_worst_, o.worst);
   }
+  void download_blocks(std::int64_t b0, std::int64_t b1, BlockTable& o) override {
+    down_range(b_mtm_, b0, b1, o.mtm);
+    down_range(b_delta_, b0, b1, o.delta);
+    down_range(b_gamma_, b0, b1, o.gamma);
+    down_range(b_vega_, b0, b1, o.vega);
+    down_range(b_theta_, b0, b1, o.theta);
+    down_range(b_rho_, b0, b1, o.rho);
+    down_range(b_scan_, b0, b1, o.scan);
+    down_range(b_mm_, b0, b1, o.mm);
+    down_range(b_im_, b0, b1, o.im);
+    down_range(b_worst_, b0, b1, o.worst);
+  }
   void download(AccountTable& o) override {
     down(a_equity_, o.equity);
     down(a_mm_, o.mm);
@@ -159,6 +171,12 @@ class ThrustBackend final : public Backend {
     system_.synchronize();
     h.resize(d.size());
     if (!h.empty()) thrust::copy(d.begin(), d.end(), h.begin());
+  }
+  template <class T>
+  void down_range(const vec<T>& d, std::int64_t b0, std::int64_t b1, std::vector<T>& h) {
+    system_.synchronize();
+    h.resize(static_cast<std::size_t>(b1 - b0));
+    if (b1 > b0) thrust::copy(d.begin() + b0, d.begin() + b1, h.begin());
   }
   template <class T>
   static T* raw(vec<T>& d) {

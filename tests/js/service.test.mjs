@@ -15,6 +15,20 @@ const NOW_S = Math.floor(Date.now() / 1000);
 const EXPIRY = NOW_S - (NOW_S % DAY) + 30 * DAY + 8 * 3600;
 const SLICE = [{ expiry: EXPIRY, svi: { a: 0.04 * (30 / 365), b: 0.0, rho: 0.0, m: 0.0, sigma: 0.1 } }];
 
+// erfc to ~1e-15 (Numerical Recipes erfc via Chebyshev fit, erfccheb): test-side only.
+function erfc(x) {
+  const cof = [-1.3026537197817094, 6.4196979235649026e-1, 1.9476473204185836e-2, -9.561514786808631e-3,
+    -9.46595344482036e-4, 3.66839497852761e-4, 4.2523324806907e-5, -2.0278578112534e-5, -1.624290004647e-6,
+    1.303655835580e-6, 1.5626441722e-8, -8.5238095915e-8, 6.529054439e-9, 5.059343495e-9, -9.91364156e-10,
+    -2.27365122e-10, 9.6467911e-11, 2.394038e-12, -6.886027e-12, 8.94487e-13, 3.13092e-13, -1.12708e-13,
+    3.81e-16, 7.106e-15, -1.523e-15, -9.4e-17, 1.21e-16, -2.8e-17];
+  const z = Math.abs(x), t = 2 / (2 + z), ty = 4 * t - 2;
+  let d = 0, dd = 0;
+  for (let j = cof.length - 1; j > 0; j--) { const tmp = d; d = ty * d - dd + cof[j]; dd = tmp; }
+  const r = t * Math.exp(-z * z + 0.5 * (cof[0] + ty * d) - dd);
+  return x >= 0 ? r : 2 - r;
+}
+
 const INTENT_TYPES = {
   LiquidationIntent: [
     { name: "account", type: "uint256" }, { name: "nonce", type: "uint64" }, { name: "deadline", type: "uint64" },
@@ -178,10 +192,46 @@ describe("vaultrisk serve", () => {
     assert.ok(ep.num_requests >= 3 && ep.num_errors >= 2, JSON.stringify(ep));
   });
 
+  test("a listing the market cannot value yet stops valuation (no alerts) until a tick brings its smile", async () => {
+    const js = nc.jetstream();
+    const enc = (o) => new TextEncoder().encode(JSON.stringify(o));
+    const EXPIRY2 = EXPIRY + 7 * DAY;
+    const alerts = collect(nc, "risk.alert.>");
+    const rejects = collect(nc, "risk.reject.oracle");
+    await js.publish("vault.event.instrument.BTC", enc({ id: "BTC-C2", kind: "option", underlying: "BTC", expiry: EXPIRY2, strike: 100, type: "P" }), { msgID: "list-c2" });
+    await js.publish("vault.event.trade.2", enc({ id: "t-c2", account: 2, instrument: "BTC-C2", quantity: -1, price: 3 }), { msgID: "t-c2" });
+    await waitUntil(async () => (await request(nc, "risk.api.health")).data.status === "waiting", 5000, "valuation paused");
+    assert.equal((await request(nc, "risk.api.account", { account: 2 })).headers.get("Nats-Service-Error-Code"), "503");
+    await publishTick(nc, "BTC", await tick(95));  // still no smile for the new expiry
+    await waitUntil(() => rejects.out.length >= 1, 5000, "reject");
+    assert.equal(rejects.out[0].data.reason, "invalid_market");
+    assert.match(rejects.out[0].data.detail, /BTC-C2/);
+    const slice2 = { expiry: EXPIRY2, svi: { a: 0.05 * (37 / 365), b: 0, rho: 0, m: 0, sigma: 0.1 } };
+    const timeMs = Date.now();
+    await publishTick(nc, "BTC", await signedTick("BTC", ++seq, 95, { expiries: [...SLICE, slice2], timeMs }));
+    await waitUntil(async () => (await request(nc, "risk.api.health")).data.status === "ok", 5000, "valuation resumed");
+    const acct = (await request(nc, "risk.api.account", { account: 2 })).data;
+    // Account 2: 1,000,000 cash, short the K=110 call, and now short the K=100 put
+    // sold for 3; rate 0; flat smiles (b = 0), so vol = sqrt(a / T). Black-Scholes by hand:
+    const N = (x) => 0.5 * erfc(-x / Math.SQRT2);
+    const bs = (call, S, K, T, v) => {
+      const d1 = (Math.log(S / K) + 0.5 * v * v * T) / (v * Math.sqrt(T)), d2 = d1 - v * Math.sqrt(T);
+      return call ? S * N(d1) - K * N(d2) : K * N(-d2) - S * N(-d1);
+    };
+    const T1 = (EXPIRY - timeMs / 1000) / 31536000, T2 = (EXPIRY2 - timeMs / 1000) / 31536000;
+    const v1 = Math.sqrt(SLICE[0].svi.a / T1), v2 = Math.sqrt(slice2.svi.a / T2);
+    const expected = 1000000 + 3 - bs(true, 95, 110, T1, v1) - bs(false, 95, 100, T2, v2);
+    assert.ok(Math.abs(acct.equity - expected) < 1e-6, `equity ${acct.equity} vs ${expected}`);
+    assert.ok(alerts.out.every((a) => Number.isFinite(a.data.equity)), "no alert came from an unpriced book");
+    alerts.stop();
+    rejects.stop();
+  });
+
   test("Prometheus metrics", async () => {
     const text = await (await fetch(`http://127.0.0.1:${serve.metricsPort}/metrics`)).text();
     assert.match(text, /vaultrisk_ticks_accepted_total \d+/);
     assert.match(text, /vaultrisk_ticks_rejected_total\{reason="stale"\} 1/);
+    assert.match(text, /vaultrisk_ticks_rejected_total\{reason="invalid_market"\} 3/);
     assert.match(text, /vaultrisk_tick_to_alert_seconds_count [1-9]/);
     assert.match(text, /vaultrisk_accounts\{status="liquidatable"\}/);
     assert.match(text, /vaultrisk_intents_total [1-9]/);

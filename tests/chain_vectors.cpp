@@ -6,6 +6,7 @@
 
 #include "chain/eip712.hpp"
 #include "chain/keccak.hpp"
+#include "chain/merkle.hpp"
 #include "chain/secp256k1.hpp"
 
 using namespace vaultrisk::chain;
@@ -56,6 +57,35 @@ int main() {
     for (char c : body) escaped += c == '"' ? std::string("\\\"") : std::string(1, c);
     out += (k ? ", " : "") + std::string("{\"message\": \"") + escaped + "\", \"signature\": \"" + to_hex(sig) +
            "\", \"signer\": \"" + to_hex(oracle.address()) + "\"}";
+  }
+  out += "], \"trees\": [";
+  // State trees of several sizes: values, our root, and proofs of a few leaves.
+  const std::size_t sizes[] = {1, 2, 3, 4, 7, 100, 1000};
+  for (std::size_t t = 0; t < sizeof sizes / sizeof *sizes; ++t) {
+    const std::uint64_t epoch = 1 + t;
+    std::vector<Hash32> leaves;
+    std::string values = "[";
+    for (std::size_t k = 0; k < sizes[t]; ++k) {
+      const std::uint64_t account = rng() >> (k % 40);
+      const double equity = (u(rng) - 0.3) * 1e6, mm = u(rng) * 1e5, im = mm * 1.25;
+      const auto status = static_cast<std::uint8_t>(rng() % 3);
+      leaves.push_back(state_leaf(epoch, account, equity, mm, im, status));
+      values += (k ? ",[\"" : "[\"") + std::to_string(epoch) + "\",\"" + std::to_string(account) + "\",\"" +
+                Word::fixed18(equity).decimal(true) + "\",\"" + Word::fixed18(mm).decimal(false) + "\",\"" +
+                Word::fixed18(im).decimal(false) + "\"," + std::to_string(status) + "]";
+    }
+    values += "]";
+    const StandardMerkleTree tree(leaves);
+    std::string proofs = "[";
+    for (std::size_t k = 0; k < sizes[t]; k += 1 + sizes[t] / 5) {
+      proofs += proofs.size() > 1 ? ",{\"index\":" : "{\"index\":";
+      proofs += std::to_string(k) + ",\"leaf\":\"" + to_hex(leaves[k]) + "\",\"proof\":[";
+      const auto pr = tree.proof(leaves[k]);
+      for (std::size_t j = 0; j < pr.size(); ++j) proofs += (j ? ",\"" : "\"") + to_hex(pr[j]) + "\"";
+      proofs += "]}";
+    }
+    proofs += "]";
+    out += (t ? ",{\"values\":" : "{\"values\":") + values + ",\"root\":\"" + to_hex(tree.root()) + "\",\"proofs\":" + proofs + "}";
   }
   out += "]}\n";
   std::fputs(out.c_str(), stdout);

@@ -1,11 +1,13 @@
 // EVM primitives against published vectors and exact arithmetic.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "chain/abi_word.hpp"
 #include "chain/eip712.hpp"
 #include "chain/keccak.hpp"
+#include "chain/merkle.hpp"
 #include "chain/secp256k1.hpp"
 #include "core/error.hpp"
 
@@ -87,4 +89,31 @@ TEST(Eip712, TypeHashAndDomainFollowTheSpec) {
   LiquidationIntent i;
   i.maintenance_margin = -1;
   EXPECT_THROW(struct_hash(i), input_error);
+}
+
+TEST(Merkle, EveryLeafProvesAndTheRootIgnoresInputOrder) {
+  std::vector<Hash32> leaves;
+  for (std::uint64_t a = 0; a < 37; ++a) leaves.push_back(state_leaf(7, a * 1000 + 1, 1.5 * a - 20, 0.25 * a, 0.5 * a, a % 3));
+  const StandardMerkleTree tree(leaves);
+  for (const Hash32& leaf : leaves) EXPECT_TRUE(verify_proof(tree.proof(leaf), tree.root(), leaf));
+  std::vector<Hash32> reversed(leaves.rbegin(), leaves.rend());
+  EXPECT_EQ(StandardMerkleTree(reversed).root(), tree.root());
+  // A changed value changes the leaf, and the old proof no longer verifies it.
+  const Hash32 forged = state_leaf(7, 1, -20.000000001, 0, 0, 0);
+  EXPECT_FALSE(verify_proof(tree.proof(leaves[0]), tree.root(), forged));
+  EXPECT_THROW(tree.proof(forged), input_error);
+}
+
+TEST(Merkle, SmallTreesFollowTheOpenZeppelinLayout) {
+  const Hash32 a = state_leaf(1, 1, 1, 0, 0, 0), b = state_leaf(1, 2, 1, 0, 0, 0), c = state_leaf(1, 3, 1, 0, 0, 0);
+  EXPECT_EQ(StandardMerkleTree({a}).root(), a);  // one leaf: the root is the leaf, the proof empty
+  EXPECT_TRUE(StandardMerkleTree({a}).proof(a).empty());
+  EXPECT_EQ(StandardMerkleTree({a, b}).root(), hash_pair(a, b));
+  EXPECT_EQ(hash_pair(a, b), hash_pair(b, a));  // sorted pairs
+  // Three leaves sorted s0 < s1 < s2 sit at [4]=s0, [3]=s1, [2]=s2: root = H(H(s1, s0), s2).
+  std::vector<Hash32> s{a, b, c};
+  std::sort(s.begin(), s.end());
+  EXPECT_EQ(StandardMerkleTree({c, a, b}).root(), hash_pair(hash_pair(s[1], s[0]), s[2]));
+  EXPECT_THROW(StandardMerkleTree(std::vector<Hash32>{}), input_error);
+  EXPECT_THROW(state_leaf(1, 1, 0, -1, 0, 0), input_error);
 }

@@ -1,8 +1,10 @@
-// Independent check of vaultrisk's EIP-712 intents and EIP-191 signatures with ethers.
+// Independent check of vaultrisk's EIP-712 intents and EIP-191 signatures (ethers) and
+// of its StandardMerkleTree roots and proofs (@openzeppelin/merkle-tree).
 //   node tests/js/verify_intents.mjs CASES.json
 // CASES.json: {"intents": [{domain, intent, digest, signature, signer}], "messages": [{message, signature, signer}]}
 import { readFileSync } from "node:fs";
 import { TypedDataEncoder, verifyTypedData, verifyMessage } from "ethers";
+import { StandardMerkleTree } from "@openzeppelin/merkle-tree";
 
 const types = {
   LiquidationIntent: [
@@ -32,6 +34,17 @@ for (const c of cases.intents) {
 for (const m of cases.messages) {
   const signer = verifyMessage(m.message, m.signature).toLowerCase();
   check(signer === m.signer, `message signer ${signer} vs ${m.signer}`);
+}
+// State trees: OpenZeppelin's own implementation must give the same root and proofs.
+const LEAF = ["uint64", "uint256", "int256", "uint256", "uint256", "uint8"];
+for (const t of cases.trees ?? []) {
+  const tree = StandardMerkleTree.of(t.values, LEAF);
+  check(tree.root === t.root, `root of ${t.values.length} leaves: OpenZeppelin ${tree.root} vs ${t.root}`);
+  for (const p of t.proofs) {
+    check(tree.leafHash(t.values[p.index]) === p.leaf, `leaf hash ${p.index}`);
+    check(JSON.stringify(tree.getProof(p.index)) === JSON.stringify(p.proof), `proof of leaf ${p.index} in ${t.values.length}`);
+    check(StandardMerkleTree.verify(t.root, LEAF, t.values[p.index], p.proof), `verify leaf ${p.index}`);
+  }
 }
 console.log(`${passed} passed, ${failed} failed`);
 process.exit(failed ? 1 : 0);

@@ -1,0 +1,63 @@
+// StandardMerkleTree.
+#include "chain/merkle.hpp"
+
+#include <algorithm>
+
+#include "chain/abi_word.hpp"
+#include "chain/keccak.hpp"
+#include "core/error.hpp"
+
+namespace vaultrisk::chain {
+
+Hash32 standard_leaf_hash(const Bytes& value) {
+  const Hash32 inner = keccak256(value);
+  return keccak256(inner.data(), inner.size());
+}
+
+Hash32 state_leaf(std::uint64_t epoch, std::uint64_t account, double equity, double mm, double im, std::uint8_t status) {
+  if (mm < 0 || im < 0) throw input_error("state leaf: margins must not be negative");
+  Bytes enc;
+  append(enc, Word::from_u64(epoch));
+  append(enc, Word::from_u64(account));
+  append(enc, Word::fixed18(equity));
+  append(enc, Word::fixed18(mm));
+  append(enc, Word::fixed18(im));
+  append(enc, Word::from_u64(status));
+  return standard_leaf_hash(enc);
+}
+
+Hash32 hash_pair(const Hash32& a, const Hash32& b) {
+  std::uint8_t buf[64];
+  const bool swap = b < a;
+  std::copy((swap ? b : a).begin(), (swap ? b : a).end(), buf);
+  std::copy((swap ? a : b).begin(), (swap ? a : b).end(), buf + 32);
+  return keccak256(buf, 64);
+}
+
+StandardMerkleTree::StandardMerkleTree(std::vector<Hash32> leaves) : leaf_count_(leaves.size()) {
+  if (leaves.empty()) throw input_error("a Merkle tree needs at least one leaf");
+  std::sort(leaves.begin(), leaves.end());
+  const std::size_t n = leaves.size(), len = 2 * n - 1;
+  tree_.resize(len);
+  for (std::size_t i = 0; i < n; ++i) {
+    tree_[len - 1 - i] = leaves[i];
+    index_.emplace_back(leaves[i], len - 1 - i);
+  }
+  for (std::size_t i = len - n; i-- > 0;) tree_[i] = hash_pair(tree_[2 * i + 1], tree_[2 * i + 2]);
+}
+
+std::vector<Hash32> StandardMerkleTree::proof(const Hash32& leaf) const {
+  auto it = std::lower_bound(index_.begin(), index_.end(), std::make_pair(leaf, std::size_t{0}));
+  if (it == index_.end() || it->first != leaf) throw input_error("leaf " + to_hex(leaf) + " is not in the tree");
+  std::vector<Hash32> out;
+  for (std::size_t i = it->second; i > 0; i = (i - 1) / 2) out.push_back(tree_[i % 2 ? i + 1 : i - 1]);
+  return out;
+}
+
+bool verify_proof(const std::vector<Hash32>& proof, const Hash32& root, const Hash32& leaf) {
+  Hash32 h = leaf;
+  for (const Hash32& p : proof) h = hash_pair(h, p);
+  return h == root;
+}
+
+}  // namespace vaultrisk::chain

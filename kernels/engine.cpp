@@ -30,6 +30,22 @@ std::string fmt(double x) {
   return buf;
 }
 
+// Why `m` cannot value an option of this expiry and strike; empty when it can
+// (or when the option has expired and needs no smile). The one statement of the
+// rule InstrumentInvalid applies on the device, for messages and host checks.
+std::string option_market_problem(double expiry, double strike, const UnderlyingMarket& m) {
+  const double t = year_fraction(expiry, m.time);
+  if (!(t > 0.0)) return {};
+  for (const ExpirySlice& s : m.expiries) {
+    if (s.expiry != expiry) continue;
+    const double forward = m.spot * std::exp(m.rate * t);  // as the engine computes it
+    const double w = svi_total_variance(s.svi, std::log(strike / forward));
+    if (w > 0.0 && std::isfinite(w)) return {};
+    return "SVI total variance w = " + fmt(w) + " is not positive at strike " + fmt(strike);
+  }
+  return "no SVI slice for this expiry and the option has not expired";
+}
+
 Layout make_layout(const Book& book, const Methodology& methodology,
                    std::vector<std::int32_t>& inst_file_index) {
   Layout l;
@@ -165,17 +181,10 @@ void validate_market_for_book(const Book& book, const std::string& underlying, c
   const auto u = static_cast<std::int32_t>(it - book.underlyings.begin());
   for (std::size_t i = 0; i < book.instrument_count(); ++i) {
     if (book.underlying[i] != u || book.kind[i] != InstrumentKind::option) continue;
-    const double t = year_fraction(book.expiry[i], m.time);
-    if (!(t > 0.0)) continue;
-    const std::string head = "market: underlyings." + underlying + ": instrument '" + book.instrument_id[i] +
-                             "' (expiry " + fmt(book.expiry[i]) + ")";
-    const ExpirySlice* slice = nullptr;
-    for (const ExpirySlice& s : m.expiries)
-      if (s.expiry == book.expiry[i]) slice = &s;
-    if (!slice) throw input_error(head + ": no SVI slice for this expiry and the option has not expired");
-    const double forward = m.spot * std::exp(m.rate * t);  // as the engine computes it
-    if (std::isnan(svi_vol(slice->svi, book.strike[i], forward, t)))
-      throw input_error(head + ": SVI total variance is not positive at strike " + fmt(book.strike[i]));
+    const std::string problem = option_market_problem(book.expiry[i], book.strike[i], m);
+    if (!problem.empty())
+      throw input_error("market: underlyings." + underlying + ": instrument '" + book.instrument_id[i] + "' (expiry " +
+                        fmt(book.expiry[i]) + "): " + problem);
   }
 }
 
@@ -219,18 +228,9 @@ MarketParams Engine::build_params(const std::vector<UnderlyingMarket>& und) cons
 
 std::string Engine::explain_invalid(std::int64_t i, const std::vector<UnderlyingMarket>& und) const {
   const std::int32_t u = layout_.inst_underlying[i];
-  const UnderlyingMarket& m = und[u];
-  const double expiry = layout_.inst_expiry[i], strike = layout_.inst_strike[i];
-  const std::string head = "market: underlyings." + underlying_names_[u] + ": instrument '" +
-                           instrument_ids_[inst_file_index_[i]] + "' (expiry " + fmt(expiry) + ")";
-  for (const ExpirySlice& s : m.expiries) {
-    if (s.expiry != expiry) continue;
-    const double t = year_fraction(expiry, m.time);
-    const double forward = m.spot * std::exp(m.rate * t);
-    const double w = svi_total_variance(s.svi, std::log(strike / forward));
-    return head + ": SVI total variance w = " + fmt(w) + " is not positive at strike " + fmt(strike);
-  }
-  return head + ": no SVI slice for this expiry and the option has not expired";
+  return "market: underlyings." + underlying_names_[u] + ": instrument '" + instrument_ids_[inst_file_index_[i]] +
+         "' (expiry " + fmt(layout_.inst_expiry[i]) + "): " +
+         option_market_problem(layout_.inst_expiry[i], layout_.inst_strike[i], und[u]);
 }
 
 void Engine::apply(std::vector<UnderlyingMarket> next, std::int32_t only) {

@@ -122,10 +122,4 @@ void write_rows_atomic(const std::filesystem::path& path, const std::string& hea
   file.commit();
 }
 
-void write_file_atomic(const std::filesystem::path& path, const std::string& content) {
-  TempFile file(path);
-  file.write(content);
-  file.commit();
-}
-
 }  // namespace vaultrisk::io

@@ -17,9 +17,6 @@ void write_account_underlyings_csv(const std::filesystem::path& path, const Book
 
 const char* status_name(std::uint8_t status);
 
-// Writes `content` to a temporary file beside `path`, then renames it into place.
-void write_file_atomic(const std::filesystem::path& path, const std::string& content);
-
 // Streams `rows` rows, formatted in parallel chunks by `format_row(i, out)`, after
 // `header`, into a temporary file beside `path`, then renames it into place.
 void write_rows_atomic(const std::filesystem::path& path, const std::string& header, std::size_t rows,

@@ -116,18 +116,6 @@ void NatsClient::ensure_stream(const std::string& name, const std::vector<std::s
   jsStreamInfo_Destroy(si);
 }
 
-std::uint64_t NatsClient::js_publish(const std::string& subject, std::string_view data, const std::string& msg_id) {
-  natsMsg* m = make_msg(subject, nullptr, data, {{"Nats-Msg-Id", msg_id}});
-  jsPubAck* pa = nullptr;
-  jsErrCode jerr = static_cast<jsErrCode>(0);
-  const natsStatus s = js_PublishMsg(&pa, js_, m, nullptr, &jerr);
-  natsMsg_Destroy(m);
-  nats_check(s, "publish to JetStream " + subject);
-  const std::uint64_t seq = pa->Sequence;
-  jsPubAck_Destroy(pa);
-  return seq;
-}
-
 void NatsClient::on_publish_error(jsCtx*, jsPubAckErr* pae, void* closure) {
   auto* self = static_cast<NatsClient*>(closure);
   ++self->js_failures_;

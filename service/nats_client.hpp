@@ -78,9 +78,8 @@ class NatsClient {
 
   // JetStream: creates the stream if it does not exist (file storage).
   void ensure_stream(const std::string& name, const std::vector<std::string>& subjects);
-  // Publishes with Nats-Msg-Id (JetStream de-duplicates); returns the stream sequence.
-  std::uint64_t js_publish(const std::string& subject, std::string_view data, const std::string& msg_id);
-  // The same without waiting for the ack; js_wait() waits for every outstanding one.
+  // Publishes with Nats-Msg-Id (JetStream de-duplicates) without waiting for the ack;
+  // js_wait() waits for every outstanding one.
   // A failure is logged by the error handler and counted in js_failures().
   void js_publish_async(const std::string& subject, std::string_view data, const std::string& msg_id);
   void js_wait(int timeout_ms);

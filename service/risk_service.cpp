@@ -379,9 +379,7 @@ void Service::process_ticks() {
   if (ticks.empty()) return;
   std::optional<Clock::time_point> earliest;
   for (auto& [u, p] : ticks) {
-    const UnderlyingMarket previous = market_.count(u) ? market_[u] : UnderlyingMarket{};
-    const bool had = market_.count(u) > 0;
-    try {
+    try {  // market_ changes only once the checks below have passed
       if (engine_ && !need_full_) {
         const auto t0 = Clock::now();
         engine_->update_underlying(u, p.tick.market);  // throws on an unusable smile, changing nothing
@@ -399,7 +397,6 @@ void Service::process_ticks() {
       metrics_.tick_accepted();
       if (!earliest || p.received < *earliest) earliest = p.received;
     } catch (const input_error& e) {
-      if (had) market_[u] = previous;
       metrics_.tick_rejected("invalid_market");
       reject("oracle", "invalid_market", "oracle.tick." + u, e.what());
     }
@@ -479,16 +476,15 @@ void Service::evaluate(bool full, std::optional<Clock::time_point> tick_time) {
   for (std::size_t a = 0; a < book.account_count(); ++a) {
     const std::uint8_t s = status[a];
     ++count[s];
-    const std::uint8_t seen = status_at_[a];
-    const bool first = seen == 3;
-    const std::uint8_t prev = first ? 0 : seen;
-    if (s == prev && !(first && s != 0)) {
-      if (first) status_at_[a] = s;
+    const std::uint8_t prev = status_at_[a] == 3 ? 0 : status_at_[a];  // a first evaluation compares with healthy
+    const bool changed = s != prev;
+    if (!changed) {
+      status_at_[a] = s;
       // Unchanged: nothing to do unless an intent is owed (liquidatable with none live).
       if (s != static_cast<std::uint8_t>(AccountStatus::liquidatable) || (deadline_at_[a] && now_s < deadline_at_[a])) continue;
     }
     const std::uint64_t id = book.account_id[a];
-    if (s != prev || (first && s != 0)) {
+    if (changed) {
       const auto unds = engine_->account_underlyings(static_cast<std::int32_t>(a));
       const Engine::AccountRow r = engine_->account(static_cast<std::int32_t>(a));
       json alert = {{"account", id},

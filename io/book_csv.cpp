@@ -8,6 +8,7 @@
 #include "core/error.hpp"
 #include "io/csv_reader.hpp"
 #include "io/flat_index.hpp"
+#include "io/number_format.hpp"
 #include "kernels/detail/insertion_sort.hpp"
 
 namespace vaultrisk::io {
@@ -150,6 +151,43 @@ Book load_book(const std::filesystem::path& dir) {
   load_accounts(dir / "accounts.csv", book, accounts);
   load_positions(dir / "positions.csv", book, instruments, accounts);
   return book;
+}
+
+BookFiles format_book(const Book& book) {
+  BookFiles f;
+  std::string& s = f.instruments;
+  s = "id,kind,underlying,expiry,strike,type\n";
+  for (std::size_t i = 0; i < book.instrument_count(); ++i) {
+    s += book.instrument_id[i] + (book.kind[i] == InstrumentKind::perp ? ",perp," : ",option,") +
+         book.underlyings[book.underlying[i]] + ",";
+    if (book.kind[i] == InstrumentKind::option) {
+      append_number(s, static_cast<std::int64_t>(book.expiry[i]));
+      s += ",";
+      append_number(s, book.strike[i]);
+      s += book.is_call[i] ? ",C" : ",P";
+    } else {
+      s += ",,";
+    }
+    s += "\n";
+  }
+  f.accounts = "account,cash\n";
+  for (std::size_t a = 0; a < book.account_count(); ++a) {
+    append_number(f.accounts, book.account_id[a]);
+    f.accounts += ",";
+    append_number(f.accounts, book.cash[a]);
+    f.accounts += "\n";
+  }
+  std::string& p = f.positions;
+  p = "account,instrument,quantity,entry_price\n";
+  for (std::size_t k = 0; k < book.position_count(); ++k) {
+    append_number(p, book.account_id[book.pos_account[k]]);
+    p += "," + book.instrument_id[book.pos_instrument[k]] + ",";
+    append_number(p, book.pos_quantity[k]);
+    p += ",";
+    if (book.kind[book.pos_instrument[k]] == InstrumentKind::perp) append_number(p, book.pos_entry[k]);
+    p += "\n";
+  }
+  return f;
 }
 
 }  // namespace vaultrisk::io

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <filesystem>
+#include <string>
 
 #include "kernels/book.hpp"
 
@@ -9,5 +10,12 @@ namespace vaultrisk::io {
 
 // Validates everything; throws input_error naming file, line and field.
 Book load_book(const std::filesystem::path& dir);
+
+// The three files of a book, as load_book reads them (numbers in shortest
+// round-trip form, so a book survives a save and a load exactly).
+struct BookFiles {
+  std::string instruments, accounts, positions;
+};
+BookFiles format_book(const Book& book);
 
 }  // namespace vaultrisk::io

@@ -12,8 +12,6 @@
 #include "core/error.hpp"
 #include "io/book_csv.hpp"
 #include "io/csv_reader.hpp"
-#include "io/number_format.hpp"
-#include "io/results_csv.hpp"
 
 namespace vaultrisk::service {
 
@@ -159,39 +157,10 @@ void StateStore::write_snapshot(std::uint64_t g, const Book& book, const nlohman
   fs::remove_all(d);
   fs::create_directories(d);
   // The book in its own CSV format: inspectable, and loaded by the same strict loader.
-  std::string s = "id,kind,underlying,expiry,strike,type\n";
-  for (std::size_t i = 0; i < book.instrument_count(); ++i) {
-    s += book.instrument_id[i] + (book.kind[i] == InstrumentKind::perp ? ",perp," : ",option,") +
-         book.underlyings[book.underlying[i]] + ",";
-    if (book.kind[i] == InstrumentKind::option) {
-      io::append_number(s, static_cast<std::int64_t>(book.expiry[i]));
-      s += ",";
-      io::append_number(s, book.strike[i]);
-      s += book.is_call[i] ? ",C" : ",P";
-    } else {
-      s += ",,";
-    }
-    s += "\n";
-  }
-  write_durable(d / "instruments.csv", s);
-  s = "account,cash\n";
-  for (std::size_t a = 0; a < book.account_count(); ++a) {
-    io::append_number(s, book.account_id[a]);
-    s += ",";
-    io::append_number(s, book.cash[a]);
-    s += "\n";
-  }
-  write_durable(d / "accounts.csv", s);
-  s = "account,instrument,quantity,entry_price\n";
-  for (std::size_t p = 0; p < book.position_count(); ++p) {
-    io::append_number(s, book.account_id[book.pos_account[p]]);
-    s += "," + book.instrument_id[book.pos_instrument[p]] + ",";
-    io::append_number(s, book.pos_quantity[p]);
-    s += ",";
-    if (book.kind[book.pos_instrument[p]] == InstrumentKind::perp) io::append_number(s, book.pos_entry[p]);
-    s += "\n";
-  }
-  write_durable(d / "positions.csv", s);
+  const io::BookFiles files = io::format_book(book);
+  write_durable(d / "instruments.csv", files.instruments);
+  write_durable(d / "accounts.csv", files.accounts);
+  write_durable(d / "positions.csv", files.positions);
   write_durable(d / "meta.json", meta.dump());
   write_durable(dir_ / "CURRENT", "snapshot-" + std::to_string(g) + "\n");  // the switch
   snap_gen_ = g;

@@ -252,3 +252,23 @@ TEST(GenBook, DeterministicAndLoadable) {
   bad.underlyings = 11;
   EXPECT_THROW(io::gen_book(bad, a.path() / "x"), input_error);
 }
+
+TEST(BookCsv, AFormattedBookLoadsBackExactly) {
+  TempDir d;
+  write_book(d);
+  const Book b = io::load_book(d.path());
+  const io::BookFiles f = io::format_book(b);
+  TempDir e;
+  e.write("instruments.csv", f.instruments);
+  e.write("accounts.csv", f.accounts);
+  e.write("positions.csv", f.positions);
+  const Book c = io::load_book(e.path());
+  EXPECT_EQ(c.instrument_id, b.instrument_id);
+  EXPECT_EQ(c.underlyings, b.underlyings);
+  EXPECT_EQ(c.strike, b.strike);
+  EXPECT_EQ(c.expiry, b.expiry);
+  EXPECT_EQ(c.account_id, b.account_id);
+  EXPECT_EQ(c.cash, b.cash);
+  EXPECT_EQ(c.pos_quantity, b.pos_quantity);
+  EXPECT_EQ(c.pos_entry, b.pos_entry);
+}

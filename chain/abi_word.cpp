@@ -105,6 +105,27 @@ Word Word::fixed18(double x) {
   return to_word(neg && !is_zero(l) ? negate(l) : l);
 }
 
+Word Word::from_decimal(std::string_view text, bool is_signed, const std::string& what) {
+  const bool neg = is_signed && !text.empty() && text[0] == '-';
+  if (neg) text.remove_prefix(1);
+  if (text.empty() || text.size() > 78) throw input_error(what + ": not a " + (is_signed ? "int256" : "uint256") + " in decimal");
+  Limbs l{};
+  for (char c : text) {
+    if (c < '0' || c > '9') throw input_error(what + ": '" + std::string(text) + "' is not a decimal integer");
+    // l = l * 10 + digit, watching for overflow out of 256 bits.
+    u128 carry = static_cast<unsigned>(c - '0');
+    for (auto& x : l) {
+      const u128 v = static_cast<u128>(x) * 10 + carry;
+      x = static_cast<std::uint64_t>(v);
+      carry = v >> 64;
+    }
+    if (carry) throw input_error(what + ": value does not fit in 256 bits");
+  }
+  if (is_signed && (l[3] >> 63) && !(neg && l[3] == (1ull << 63) && !l[2] && !l[1] && !l[0]))
+    throw input_error(what + ": value does not fit in int256");
+  return to_word(neg && !is_zero(l) ? negate(l) : l);
+}
+
 std::string Word::decimal(bool is_signed) const {
   Limbs l = to_limbs(*this);
   const bool neg = is_signed && negative();

@@ -5,6 +5,7 @@
 #include <array>
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 #include "chain/bytes.hpp"
 
@@ -21,9 +22,13 @@ struct Word {
   // Throws input_error when x is not finite or does not fit in 255 bits.
   static Word fixed18(double x);
 
+  // Parses decimal text ("-" allowed when is_signed); throws input_error naming
+  // `what` when it is not an integer or does not fit (uint256 / int256).
+  static Word from_decimal(std::string_view text, bool is_signed, const std::string& what);
   bool negative() const { return be[0] & 0x80; }
   // Decimal text of the unsigned (or, with `is_signed`, two's-complement) value.
   std::string decimal(bool is_signed) const;
+  bool operator==(const Word&) const = default;
 };
 
 // Appends a word to an ABI encoding.

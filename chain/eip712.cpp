@@ -1,6 +1,8 @@
 // EIP-712 encoding.
 #include "chain/eip712.hpp"
 
+#include <nlohmann/json.hpp>
+
 #include "chain/keccak.hpp"
 #include "core/error.hpp"
 
@@ -17,21 +19,64 @@ Hash32 domain_separator(const Eip712Domain& d) {
   return keccak256(enc);
 }
 
-Hash32 struct_hash(const LiquidationIntent& i) {
+EncodedIntent EncodedIntent::from(const LiquidationIntent& i) {
   if (i.maintenance_margin < 0) throw input_error("maintenanceMargin must not be negative");
+  return EncodedIntent{i.account, i.nonce, i.deadline, i.epoch, Word::fixed18(i.equity),
+                       Word::fixed18(i.maintenance_margin), i.market_digest};
+}
+
+EncodedIntent parse_intent_json(std::string_view text) {
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(text);
+  } catch (const std::exception& e) {
+    throw input_error(std::string("intent: not JSON: ") + e.what());
+  }
+  if (!j.is_object()) throw input_error("intent: expected an object");
+  auto field = [&](const char* name) -> std::string {
+    if (!j.contains(name) || !j[name].is_string())
+      throw input_error(std::string("intent.") + name + ": missing or not a string");
+    return j[name].get<std::string>();
+  };
+  auto u64 = [&](const char* name) {
+    const Word w = Word::from_decimal(field(name), false, std::string("intent.") + name);
+    for (int b = 0; b < 24; ++b)
+      if (w.be[b]) throw input_error(std::string("intent.") + name + ": does not fit uint64");
+    std::uint64_t x = 0;
+    for (int b = 24; b < 32; ++b) x = x << 8 | w.be[b];
+    return x;
+  };
+  EncodedIntent i;
+  i.account = u64("account");
+  i.nonce = u64("nonce");
+  i.deadline = u64("deadline");
+  i.epoch = u64("epoch");
+  i.equity = Word::from_decimal(field("equity"), true, "intent.equity");
+  i.maintenance_margin = Word::from_decimal(field("maintenanceMargin"), false, "intent.maintenanceMargin");
+  i.market_digest = hash_from_hex(field("marketDigest"));
+  return i;
+}
+
+Hash32 struct_hash(const LiquidationIntent& i) { return struct_hash(EncodedIntent::from(i)); }
+
+Hash32 struct_hash(const EncodedIntent& i) {
   Bytes enc;
   append(enc, Word::from_bytes32(keccak256(kLiquidationIntentType)));
   append(enc, Word::from_u64(i.account));
   append(enc, Word::from_u64(i.nonce));
   append(enc, Word::from_u64(i.deadline));
   append(enc, Word::from_u64(i.epoch));
-  append(enc, Word::fixed18(i.equity));
-  append(enc, Word::fixed18(i.maintenance_margin));
+  append(enc, i.equity);
+  append(enc, i.maintenance_margin);
   append(enc, Word::from_bytes32(i.market_digest));
   return keccak256(enc);
 }
 
 Hash32 typed_data_digest(const Eip712Domain& d, const LiquidationIntent& i) {
+  return typed_data_digest(d, EncodedIntent::from(i));
+}
+
+Hash32 typed_data_digest(const Eip712Domain& d, const EncodedIntent& i) {
   Bytes enc{0x19, 0x01};
   const Hash32 ds = domain_separator(d), sh = struct_hash(i);
   enc.insert(enc.end(), ds.begin(), ds.end());

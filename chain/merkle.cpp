@@ -14,17 +14,29 @@ Hash32 standard_leaf_hash(const Bytes& value) {
   return keccak256(inner.data(), inner.size());
 }
 
-Hash32 state_leaf(std::uint64_t epoch, std::uint64_t account, double equity, double mm, double im, std::uint8_t status) {
+StateLeaf StateLeaf::from_values(std::uint64_t epoch, std::uint64_t account, double equity, double mm, double im,
+                                 std::uint8_t status) {
   if (mm < 0 || im < 0) throw input_error("state leaf: margins must not be negative");
+  return StateLeaf{epoch, account, Word::fixed18(equity), Word::fixed18(mm), Word::fixed18(im), status};
+}
+
+Hash32 StateLeaf::hash() const {
   Bytes enc;
+  enc.reserve(6 * 32);
   append(enc, Word::from_u64(epoch));
   append(enc, Word::from_u64(account));
-  append(enc, Word::fixed18(equity));
-  append(enc, Word::fixed18(mm));
-  append(enc, Word::fixed18(im));
+  append(enc, equity);
+  append(enc, mm);
+  append(enc, im);
   append(enc, Word::from_u64(status));
   return standard_leaf_hash(enc);
 }
+
+Hash32 state_leaf(std::uint64_t epoch, std::uint64_t account, double equity, double mm, double im, std::uint8_t status) {
+  return StateLeaf::from_values(epoch, account, equity, mm, im, status).hash();
+}
+
+Hash32 intent_leaf(const Hash32& digest) { return standard_leaf_hash(Bytes(digest.begin(), digest.end())); }
 
 Hash32 hash_pair(const Hash32& a, const Hash32& b) {
   std::uint8_t buf[64];

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "chain/abi_word.hpp"
 #include "chain/bytes.hpp"
 
 namespace vaultrisk::chain {
@@ -16,6 +17,22 @@ Hash32 standard_leaf_hash(const Bytes& abi_encoded_value);
 // keccak256(abi.encode(uint64 epoch, uint256 account, int256 equity, uint256 mm,
 // uint256 im, uint8 status)), double-hashed; money as 18-decimal fixed point.
 Hash32 state_leaf(std::uint64_t epoch, std::uint64_t account, double equity, double mm, double im, std::uint8_t status);
+
+// A state leaf's values as ABI words: what is published for data availability and
+// returned with proofs, so that anyone can recompute the leaf.
+struct StateLeaf {
+  std::uint64_t epoch = 0;
+  std::uint64_t account = 0;
+  Word equity, mm, im;  // int256, uint256, uint256; 18 decimals
+  std::uint8_t status = 0;
+  // From the engine's doubles (rounded half-even); throws input_error when a margin is negative.
+  static StateLeaf from_values(std::uint64_t epoch, std::uint64_t account, double equity, double mm, double im,
+                               std::uint8_t status);
+  Hash32 hash() const;
+};
+
+// Leaf of an intents tree (StandardMerkleTree of type ["bytes32"]).
+Hash32 intent_leaf(const Hash32& digest);
 
 class StandardMerkleTree {
  public:

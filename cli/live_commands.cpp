@@ -50,9 +50,12 @@ incrementally and publishes:
   risk.alert.<status>.<account>      one alert per status change
   sequencer.intent.liquidation       EIP-712-signed intents (JetStream INTENTS)
   risk.reject.oracle|vault           every rejected message, with its reason
-It answers risk.api.account and risk.api.health as the NATS micro service
-"vaultrisk" ($SRV.PING|INFO|STATS). State survives kill -9 (write-ahead log and
-snapshots in --state-dir).
+  vaultrisk.epoch.<E>.*              every epoch's account leaves (JetStream EPOCHS)
+Every --epoch-seconds it closes an epoch: the Merkle root of every account's state
+and of the intents signed, anchored on-chain with --rpc/--contract (in order; kept
+queued while the chain is down). It answers risk.api.account, risk.api.proof and
+risk.api.health as the NATS micro service "vaultrisk" ($SRV.PING|INFO|STATS).
+State survives kill -9 (write-ahead log and snapshots in --state-dir).
 
   --nats URL                  NATS server (default nats://127.0.0.1:4222)
   --book DIR                  initial book, used when --state-dir holds none
@@ -62,7 +65,11 @@ snapshots in --state-dir).
   --oracle-signers LIST       comma-separated oracle addresses allowed to sign ticks
   --signing-key FILE          hex secp256k1 key that signs liquidation intents
   --chain-id N                EIP-712 domain chainId (default 31337)
-  --verifying-contract ADDR   EIP-712 domain verifyingContract (default 0x00..00)
+  --contract ADDR             the anchor contract (vaultrisk deploy-anchor): the EIP-712
+                              verifyingContract and where epochs are anchored (default 0x00..00)
+  --rpc URL                   EVM JSON-RPC endpoint to anchor epochs on (default: none)
+  --poster-key FILE           key that sends anchor transactions (default: --signing-key)
+  --rpc-timeout-ms N          per JSON-RPC request (default 5000)
   --intent-ttl SECONDS        intent deadline; re-issued if still liquidatable (default 60)
   --max-tick-age-ms N         staleness window for ticks (default 10000)
   --epoch-seconds N           epoch length (default 60)
@@ -99,7 +106,7 @@ int cmd_serve(const std::vector<std::string>& argv) {
     if (a == "--help" || a == "-h") return std::fputs(kServeHelp, stdout), 0;
   Args args(argv,
             {"nats", "book", "market", "config", "state-dir", "oracle-signers", "signing-key", "chain-id",
-             "verifying-contract", "intent-ttl", "max-tick-age-ms", "epoch-seconds", "snapshot-every",
+             "verifying-contract", "contract", "rpc", "poster-key", "rpc-timeout-ms", "intent-ttl", "max-tick-age-ms", "epoch-seconds", "snapshot-every",
              "metrics-port", "device"},
             {"quiet"});
   service::ServeConfig c;
@@ -111,7 +118,10 @@ int cmd_serve(const std::vector<std::string>& argv) {
   c.oracle_signers = split(args.require("oracle-signers"), ',');
   c.signing_key_file = args.require("signing-key");
   c.chain_id = args.uint("chain-id", c.chain_id);
-  c.verifying_contract = args.get_or("verifying-contract", c.verifying_contract);
+  c.verifying_contract = args.get_or("contract", args.get_or("verifying-contract", c.verifying_contract));
+  c.rpc_url = args.get_or("rpc", "");
+  c.poster_key_file = args.get_or("poster-key", "");
+  c.rpc_timeout_ms = static_cast<int>(args.uint("rpc-timeout-ms", 5000));
   c.intent_ttl_s = static_cast<std::int64_t>(args.uint("intent-ttl", 60));
   c.max_tick_age_ms = static_cast<std::int64_t>(args.uint("max-tick-age-ms", 10000));
   c.epoch_seconds = static_cast<std::int64_t>(args.uint("epoch-seconds", 60));

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "cli/args.hpp"
+#include "cli/chain_commands.hpp"
 #include "cli/live_commands.hpp"
 #include "core/error.hpp"
 #include "io/book_csv.hpp"
@@ -34,6 +35,10 @@ Commands:
   default-config  print the default margin methodology as a config file
   serve           the live service: NATS ticks and vault events in; alerts, intents, API out
   oracle-sim      publish simulated signed oracle ticks (GBM with an optional crash)
+  deploy-anchor   deploy the on-chain anchor contract
+  proof           an account's Merkle proof for an epoch, optionally verified on-chain
+  verify-epoch    rebuild an epoch's roots from stream EPOCHS and check them on-chain
+  verify-intent   check a liquidation intent's signature on-chain
 
 Run 'vaultrisk <command> --help' for a command's options.
 Spec: file formats and methodology are described in README.md and docs/.
@@ -255,6 +260,10 @@ int run(int argc, char** argv) {
     if (cmd == "default-config") return cmd_default_config(args);
     if (cmd == "serve") return cmd_serve(args);
     if (cmd == "oracle-sim") return cmd_oracle_sim(args);
+    if (cmd == "deploy-anchor") return cmd_deploy_anchor(args);
+    if (cmd == "proof") return cmd_proof(args);
+    if (cmd == "verify-epoch") return cmd_verify_epoch(args);
+    if (cmd == "verify-intent") return cmd_verify_intent(args);
     std::fprintf(stderr, "vaultrisk: unknown command '%s'\n\n%s", cmd.c_str(), kMainHelp);
     return 2;
   } catch (const usage_error& e) {

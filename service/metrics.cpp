@@ -18,6 +18,10 @@ Metrics::Metrics(int port) : registry_(std::make_shared<prometheus::Registry>())
   alerts_ = &BuildCounter().Name("vaultrisk_alerts_total").Help("Status-change alerts published").Register(*registry_).Add({});
   lag_ = &BuildGauge().Name("vaultrisk_vault_consumer_lag").Help("Vault events waiting in JetStream for this service").Register(*registry_).Add({});
   epoch_ = &BuildGauge().Name("vaultrisk_epoch").Help("Current epoch").Register(*registry_).Add({});
+  epochs_pending_ = &BuildGauge().Name("vaultrisk_epochs_pending").Help("Closed epochs not yet published or anchored").Register(*registry_).Add({});
+  last_anchored_ = &BuildGauge().Name("vaultrisk_last_anchored_epoch").Help("Latest epoch anchored on-chain").Register(*registry_).Add({});
+  anchor_gas_ = &BuildGauge().Name("vaultrisk_anchor_gas_used").Help("Gas used by the latest anchor transaction").Register(*registry_).Add({});
+  anchor_failures_ = &BuildCounter().Name("vaultrisk_epoch_pipeline_failures_total").Help("Failed attempts to publish or anchor an epoch (retried)").Register(*registry_).Add({});
   if (port >= 0) {
     exposer_ = std::make_unique<Exposer>("127.0.0.1:" + std::to_string(port));
     exposer_->RegisterCollectable(registry_);

@@ -29,6 +29,10 @@ class Metrics {
   void alert() { alerts_->Increment(); }
   void consumer_lag(double n) { lag_->Set(n); }
   void epoch(double e) { epoch_->Set(e); }
+  void epochs_pending(double n) { epochs_pending_->Set(n); }
+  void last_anchored_epoch(double e) { last_anchored_->Set(e); }
+  void anchor_gas(double g) { anchor_gas_->Set(g); }
+  void anchor_failure() { anchor_failures_->Increment(); }
 
  private:
   std::shared_ptr<prometheus::Registry> registry_;
@@ -45,6 +49,10 @@ class Metrics {
   prometheus::Counter* alerts_;
   prometheus::Gauge* lag_;
   prometheus::Gauge* epoch_;
+  prometheus::Gauge* epochs_pending_;
+  prometheus::Gauge* last_anchored_;
+  prometheus::Gauge* anchor_gas_;
+  prometheus::Counter* anchor_failures_;
 };
 
 }  // namespace vaultrisk::service

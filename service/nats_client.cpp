@@ -137,6 +137,30 @@ void NatsClient::js_wait(int timeout_ms) {
   nats_check(js_PublishAsyncComplete(js_, &po), "waiting for JetStream acks");
 }
 
+void NatsClient::js_publish(const std::string& subject, std::string_view data, const std::string& msg_id, int timeout_ms) {
+  natsMsg* m = make_msg(subject, nullptr, data, {{"Nats-Msg-Id", msg_id}});
+  jsPubOptions po;
+  jsPubOptions_Init(&po);
+  po.MaxWait = timeout_ms;
+  jsPubAck* ack = nullptr;
+  jsErrCode jerr = static_cast<jsErrCode>(0);
+  const natsStatus s = js_PublishMsg(&ack, js_, m, &po, &jerr);
+  natsMsg_Destroy(m);
+  if (ack) jsPubAck_Destroy(ack);
+  nats_check(s, "publish to JetStream " + subject);
+}
+
+std::optional<std::string> NatsClient::js_get_last(const std::string& stream, const std::string& subject) {
+  natsMsg* m = nullptr;
+  jsErrCode jerr = static_cast<jsErrCode>(0);
+  const natsStatus s = js_GetLastMsg(&m, js_, stream.c_str(), subject.c_str(), nullptr, &jerr);
+  if (s == NATS_NOT_FOUND || jerr == JSNoMessageFoundErr) return std::nullopt;
+  nats_check(s, "read " + subject + " from stream " + stream);
+  std::string body(natsMsg_GetData(m), static_cast<std::size_t>(natsMsg_GetDataLength(m)));
+  natsMsg_Destroy(m);
+  return body;
+}
+
 void NatsClient::pull_subscribe(const std::string& stream, const std::string& subject, const std::string& durable,
                                 std::uint64_t start_seq) {
   jsErrCode derr = static_cast<jsErrCode>(0);

@@ -83,6 +83,10 @@ class NatsClient {
   // A failure is logged by the error handler and counted in js_failures().
   void js_publish_async(const std::string& subject, std::string_view data, const std::string& msg_id);
   void js_wait(int timeout_ms);
+  // Publishes with Nats-Msg-Id and waits for JetStream's ack; throws nats_error.
+  void js_publish(const std::string& subject, std::string_view data, const std::string& msg_id, int timeout_ms = 10000);
+  // The body of the last message on `subject` in `stream`, or nullopt when there is none.
+  std::optional<std::string> js_get_last(const std::string& stream, const std::string& subject);
   std::uint64_t js_failures() const { return js_failures_; }
   // Durable pull consumer with explicit acks, delivering `stream` from `start_seq` on,
   // in order. Any earlier consumer of that name is replaced: the caller's own durable

@@ -30,6 +30,8 @@
 #include "io/market_json.hpp"
 #include "io/methodology_json.hpp"
 #include "io/results_csv.hpp"
+#include "service/epoch_anchorer.hpp"
+#include "service/epochs.hpp"
 #include "service/metrics.hpp"
 #include "service/nats_client.hpp"
 #include "service/state_store.hpp"
@@ -96,14 +98,17 @@ class Service {
   json meta() const;
   void maybe_snapshot(bool force);
   void maybe_roll_epoch();
+  EndpointStats& endpoint(const std::string& name);
 
   ServeConfig cfg_;
   Methodology methodology_;
   StateStore store_;
+  EpochStore epochs_;
   Metrics metrics_;
   std::unique_ptr<NatsClient> nats_;
   std::unique_ptr<feeds::TickValidator> validator_;
   std::unique_ptr<chain::Signer> signer_;
+  std::unique_ptr<EpochAnchorer> anchorer_;
   chain::Eip712Domain domain_;
   std::string service_id_;
   std::string started_;
@@ -126,6 +131,8 @@ class Service {
   std::size_t intents_logged_ = 0;   // per evaluation, to keep the log readable
   std::uint64_t epoch_ = 1;
   std::int64_t epoch_started_ms_ = 0;
+  std::vector<chain::Hash32> epoch_intents_;  // digests of the intents signed in the open epoch
+  bool epoch_waiting_logged_ = false;
   Clock::time_point last_snapshot_ = Clock::now();
   Clock::time_point last_sweep_ = Clock::now();
   bool need_full_ = true;
@@ -142,7 +149,7 @@ class Service {
 
 Service::Service(const ServeConfig& c)
     : cfg_(c), methodology_(c.config_file.empty() ? default_methodology() : io::load_methodology(c.config_file)),
-      store_(c.state_dir), metrics_(c.metrics_port) {
+      store_(c.state_dir), epochs_(c.state_dir), metrics_(c.metrics_port) {
   feeds::TickValidatorConfig vc;
   for (const auto& s : c.oracle_signers) vc.signers.insert(chain::address_from_hex(s));
   if (vc.signers.empty()) throw input_error("--oracle-signers: at least one oracle address is required");
@@ -176,7 +183,10 @@ json Service::meta() const {
     if (s) statuses.push_back({std::to_string(a), s});
   json intents = json::object();
   for (const auto& [a, d] : intent_deadline_) intents[std::to_string(a)] = d;
+  json epoch_intents = json::array();
+  for (const auto& d : epoch_intents_) epoch_intents.push_back(chain::to_hex(d));
   return {{"vault_seq", vault_seq_}, {"epoch", epoch_}, {"epoch_started_ms", epoch_started_ms_},
+          {"epoch_intents", epoch_intents},
           {"ticks", ticks}, {"statuses", statuses}, {"intents", intents},
           {"seen", std::vector<std::string>(vault_.seen_ids().begin(), vault_.seen_ids().end())}};
 }
@@ -200,11 +210,14 @@ void Service::apply_record(const json& r) {
     published_[std::stoull(r.at("account").get<std::string>())] = r.at("status").get<std::uint8_t>();
   } else if (t == "intent") {
     intent_deadline_[std::stoull(r.at("account").get<std::string>())] = r.at("deadline");
+    if (r.value("epoch", 0ull) == epoch_ && r.contains("digest"))
+      epoch_intents_.push_back(chain::hash_from_hex(r["digest"].get<std::string>()));
   } else if (t == "clear_intent") {
     intent_deadline_.erase(std::stoull(r.at("account").get<std::string>()));
   } else if (t == "epoch") {
     epoch_ = r.at("epoch");
     epoch_started_ms_ = r.at("started_ms");
+    epoch_intents_.clear();
   }
 }
 
@@ -220,6 +233,8 @@ void Service::recover() {
     // Named locals: items() of a temporary would dangle in a range-for before C++23.
     const json seen = m.value("seen", json::array()), statuses = m.value("statuses", json::array());
     const json intents = m.value("intents", json::object()), ticks = m.value("ticks", json::object());
+    const json epoch_intents = m.value("epoch_intents", json::array());
+    for (const auto& d : epoch_intents) epoch_intents_.push_back(chain::hash_from_hex(d.get<std::string>()));
     for (const auto& id : seen) vault_.mark_seen(id.get<std::string>());
     for (const auto& s : statuses) published_[std::stoull(s[0].get<std::string>())] = s[1].get<std::uint8_t>();
     for (const auto& [a, d] : intents.items()) intent_deadline_[std::stoull(a)] = d.get<std::int64_t>();
@@ -458,7 +473,9 @@ void Service::emit_intent(std::int32_t a) {
   nats_->js_publish_async("sequencer.intent.liquidation", body.dump(), chain::to_hex(digest));
   intent_deadline_[account] = static_cast<std::int64_t>(in.deadline);
   deadline_at_[a] = static_cast<std::int64_t>(in.deadline);
-  store_.append({{"t", "intent"}, {"account", std::to_string(account)}, {"deadline", in.deadline}, {"nonce", in.nonce}});
+  epoch_intents_.push_back(digest);
+  store_.append({{"t", "intent"}, {"account", std::to_string(account)}, {"deadline", in.deadline}, {"nonce", in.nonce},
+                 {"epoch", in.epoch}, {"digest", chain::to_hex(digest)}});
   metrics_.intent();
   if (++intents_logged_ <= 5) log("intent for account %llu: nonce %llu, equity %.2f < mm %.2f, deadline %llu", static_cast<unsigned long long>(account),
       static_cast<unsigned long long>(in.nonce), in.equity, in.maintenance_margin,
@@ -542,10 +559,41 @@ void Service::maybe_snapshot(bool force) {
 void Service::maybe_roll_epoch() {
   const std::int64_t now = now_ms();
   if (now - epoch_started_ms_ < cfg_.epoch_seconds * 1000) return;
+  if (!engine_) {
+    // Anchoring a state nobody valued would attest to nothing: the epoch stays open.
+    if (!epoch_waiting_logged_) log("epoch %llu stays open until the book can be valued", static_cast<unsigned long long>(epoch_));
+    epoch_waiting_logged_ = true;
+    return;
+  }
+  epoch_waiting_logged_ = false;
+  // Capture every account as it stands, durably, before the epoch counts as closed:
+  // after a crash the capture is either complete or the epoch is still open.
+  const Book& book = vault_.book();
+  const AccountTable t = engine_->accounts();
+  EpochCapture c;
+  c.epoch = epoch_;
+  c.started_ms = epoch_started_ms_;
+  c.closed_ms = now;
+  c.account.assign(book.account_id.begin(), book.account_id.end());
+  c.equity = t.equity;
+  c.mm = t.mm;
+  c.im = t.im;
+  c.status = t.status;
+  c.intents = epoch_intents_;
+  epochs_.write_capture(c);
   ++epoch_;
   epoch_started_ms_ = now;
+  epoch_intents_.clear();
   store_.append({{"t", "epoch"}, {"epoch", epoch_}, {"started_ms", epoch_started_ms_}});
+  store_.sync();
   metrics_.epoch(static_cast<double>(epoch_));
+  anchorer_->closed(std::move(c));
+}
+
+EndpointStats& Service::endpoint(const std::string& name) {
+  for (auto& e : endpoints_)
+    if (e->name == name) return *e;
+  throw logic_error("no endpoint " + name);
 }
 
 void Service::serve_api(const ApiRequest& r) {
@@ -557,7 +605,7 @@ void Service::serve_api(const ApiRequest& r) {
     }
   };
   auto fail = [&](int code, const std::string& msg) {
-    EndpointStats& st = *endpoints_[r.endpoint == "account" ? 0 : 1];
+    EndpointStats& st = endpoint(r.endpoint);
     ++st.errors;
     {
       std::lock_guard<std::mutex> lock(st.last_error_mu);
@@ -572,6 +620,7 @@ void Service::serve_api(const ApiRequest& r) {
                 {"accounts", vault_.book().account_count()},
                 {"positions", vault_.book().position_count()},
                 {"epoch", epoch_},
+                {"epochs", anchorer_->status()},
                 {"vault_seq", vault_seq_},
                 {"ticks", ticks},
                 {"device", engine_ ? engine_->device_name() : std::string("none")}})
@@ -623,7 +672,8 @@ void Service::serve_api(const ApiRequest& r) {
 }
 
 void Service::setup_micro() {
-  for (auto [name, subject] : {std::pair{"account", "risk.api.account"}, std::pair{"health", "risk.api.health"}}) {
+  for (auto [name, subject] : {std::pair{"account", "risk.api.account"}, std::pair{"health", "risk.api.health"},
+                               std::pair{"proof", "risk.api.proof"}}) {
     auto st = std::make_unique<EndpointStats>();
     st->name = name;
     st->subject = subject;
@@ -636,6 +686,10 @@ void Service::setup_micro() {
         [this, st](const Message& m) {
           ++st->requests;
           if (!m.reply()) return;
+          if (st->name == "proof") {  // answered by the epoch thread, which holds the trees
+            anchorer_->request_proof(m.reply(), std::string(m.data()));
+            return;
+          }
           {
             std::lock_guard<std::mutex> lock(mu_);
             pending_api_.push_back(ApiRequest{st->name, m.reply(), std::string(m.data())});
@@ -701,10 +755,28 @@ int Service::run(std::atomic<bool>& stop) {
   nats_ = std::make_unique<NatsClient>(cfg_.nats_url, "vaultrisk");
   nats_->ensure_stream("VAULT", {"vault.event.>"});
   nats_->ensure_stream("INTENTS", {"sequencer.intent.liquidation"});
+  nats_->ensure_stream(kEpochStream, {"vaultrisk.epoch.>"});
+  AnchorSettings as;
+  as.rpc_url = cfg_.rpc_url;
+  as.contract = domain_.verifying_contract;
+  as.poster = cfg_.poster_key_file.empty()
+                  ? std::make_shared<const chain::Signer>(chain::read_key_file(cfg_.signing_key_file))
+                  : std::make_shared<const chain::Signer>(chain::read_key_file(cfg_.poster_key_file));
+  as.rpc_timeout_ms = cfg_.rpc_timeout_ms;
+  if (!as.rpc_url.empty() && as.contract == chain::Address{})
+    throw input_error("--rpc needs --contract: the anchor contract's address (vaultrisk deploy-anchor prints it)");
+  anchorer_ = std::make_unique<EpochAnchorer>(epochs_, *nats_, metrics_, as, [this](const std::string& m) { log("%s", m.c_str()); });
   // Resume exactly after the last event this state dir recorded, in stream order.
   nats_->pull_subscribe("VAULT", "vault.event.>", "vaultrisk", vault_seq_ + 1);
   log("vault events from stream sequence %llu", static_cast<unsigned long long>(vault_seq_ + 1));
   setup_micro();
+  anchorer_->on_proof_error = [this](const std::string& msg) {
+    EndpointStats& st = endpoint("proof");
+    ++st.errors;
+    std::lock_guard<std::mutex> lock(st.last_error_mu);
+    st.last_error = msg;
+  };
+  anchorer_->start(epoch_);
   rebuild_engine();
   need_full_ = false;
   evaluate(true, std::nullopt);
@@ -740,7 +812,7 @@ int Service::run(std::atomic<bool>& stop) {
       for (const ApiRequest& r : api) {
         const auto t0 = Clock::now();
         serve_api(r);
-        endpoints_[r.endpoint == "account" ? 0 : 1]->nanos +=
+        endpoint(r.endpoint).nanos +=
             static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t0).count());
       }
       maybe_roll_epoch();
@@ -750,6 +822,7 @@ int Service::run(std::atomic<bool>& stop) {
     }
   }
   vault_thread.join();
+  anchorer_->stop();
   maybe_snapshot(true);
   log("stopped cleanly");
   return 0;

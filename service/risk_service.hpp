@@ -21,7 +21,10 @@ struct ServeConfig {
   std::vector<std::string> oracle_signers;
   std::string signing_key_file;
   std::uint64_t chain_id = 31337;
-  std::string verifying_contract = "0x0000000000000000000000000000000000000000";
+  std::string verifying_contract = "0x0000000000000000000000000000000000000000";  // also the anchor contract
+  std::string rpc_url;          // EVM JSON-RPC for anchoring; empty: epochs are not anchored
+  std::string poster_key_file;  // key that sends anchor transactions; empty: the signing key
+  int rpc_timeout_ms = 5000;
   std::int64_t intent_ttl_s = 60;
   std::int64_t max_tick_age_ms = 10000;
   int metrics_port = 9464;   // -1: off, 0: any free port

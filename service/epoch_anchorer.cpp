@@ -1,0 +1,272 @@
+// Epoch trees, data availability and anchoring, in order.
+#include "service/epoch_anchorer.hpp"
+
+#include <algorithm>
+#include <chrono>
+
+#include "chain/anchor_client.hpp"
+#include "chain/json_rpc.hpp"
+#include "core/error.hpp"
+#include "service/metrics.hpp"
+#include "service/nats_client.hpp"
+
+namespace vaultrisk::service {
+
+namespace {
+using json = nlohmann::json;
+}
+
+EpochAnchorer::EpochAnchorer(EpochStore& store, NatsClient& nats, Metrics& metrics, AnchorSettings settings, Log log)
+    : store_(store), nats_(nats), metrics_(metrics), settings_(std::move(settings)), log_(std::move(log)) {}
+
+EpochAnchorer::~EpochAnchorer() { stop(); }
+
+void EpochAnchorer::start(std::uint64_t open_epoch) {
+  std::size_t queued = 0;
+  for (std::uint64_t e : store_.captured()) {
+    if (e >= open_epoch) continue;  // captured, but the crash came before the epoch closed
+    last_closed_ = std::max(last_closed_, e);
+    const auto s = store_.summary(e);
+    const bool anchored = s && s->contains("anchor") && !(*s)["anchor"].is_null();
+    if (anchored) last_anchored_ = std::max(last_anchored_, e);
+    if (!s || !s->value("published", false) || (!anchored && !settings_.rpc_url.empty())) {
+      queue_.push_back(e);
+      ++queued;
+    }
+  }
+  if (queued) log_(std::to_string(queued) + " closed epoch(s) from before the restart still to publish or anchor, from epoch " +
+                   std::to_string(queue_.front()));
+  if (settings_.rpc_url.empty()) log_("no --rpc: epochs are published to JetStream EPOCHS but not anchored on a chain");
+  metrics_.epochs_pending(static_cast<double>(queue_.size()));
+  metrics_.last_anchored_epoch(static_cast<double>(last_anchored_));
+  thread_ = std::thread([this] { loop(); });
+}
+
+void EpochAnchorer::closed(EpochCapture capture) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    const std::uint64_t e = capture.epoch;
+    last_closed_ = std::max(last_closed_, e);
+    queue_.push_back(e);
+    fresh_.emplace(e, std::move(capture));
+    metrics_.epochs_pending(static_cast<double>(queue_.size()));
+  }
+  cv_.notify_one();
+}
+
+void EpochAnchorer::request_proof(std::string reply, std::string body) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    proofs_.emplace_back(std::move(reply), std::move(body));
+  }
+  cv_.notify_one();
+}
+
+void EpochAnchorer::stop() {
+  stop_ = true;
+  cv_.notify_one();
+  if (thread_.joinable()) thread_.join();
+}
+
+json EpochAnchorer::status() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return {{"last_closed_epoch", last_closed_},
+          {"last_anchored_epoch", last_anchored_},
+          {"epochs_pending", queue_.size()},
+          {"chain", settings_.rpc_url.empty() ? "off" : settings_.rpc_url},
+          {"last_error", last_error_}};
+}
+
+std::shared_ptr<const EpochTrees> EpochAnchorer::trees(std::uint64_t epoch) {
+  if (auto it = cache_.find(epoch); it != cache_.end()) return it->second;
+  std::optional<EpochCapture> c;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (auto it = fresh_.find(epoch); it != fresh_.end()) c = it->second;
+  }
+  if (!c) c = store_.read_capture(epoch);
+  auto t = std::make_shared<const EpochTrees>(*c);
+  cache_[epoch] = t;
+  while (cache_.size() > 2) cache_.erase(cache_.begin());  // keep the newest two
+  return t;
+}
+
+bool EpochAnchorer::advance(std::uint64_t e) {
+  std::optional<json> s = store_.summary(e);
+  std::shared_ptr<const EpochTrees> t;
+  if (!s) {
+    const auto t0 = std::chrono::steady_clock::now();
+    t = trees(e);
+    std::optional<EpochCapture> c;
+    json intents = json::array();
+    for (const auto& d : t->intents()) intents.push_back(chain::to_hex(d));
+    const EpochCapture* cap = nullptr;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (auto it = fresh_.find(e); it != fresh_.end()) cap = &it->second;
+    }
+    if (!cap) {
+      c = store_.read_capture(e);
+      cap = &*c;
+    }
+    s = json{{"epoch", e},
+             {"started_ms", cap->started_ms},
+             {"closed_ms", cap->closed_ms},
+             {"account_count", t->leaves().size()},
+             {"state_root", chain::to_hex(t->state_root())},
+             {"intents_root", chain::to_hex(t->intents_root())},
+             {"intents", intents},
+             {"published", false},
+             {"anchor", nullptr}};
+    store_.write_summary(e, *s);  // the roots are durable before anything leaves the process
+    log_("epoch " + std::to_string(e) + " closed: " + std::to_string(t->leaves().size()) + " accounts, " +
+         std::to_string(t->intents().size()) + " intents, state root " + chain::to_hex(t->state_root()) + " (" +
+         std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count()) +
+         " ms)");
+  }
+  if (!s->value("published", false)) {
+    if (!t) t = trees(e);
+    const auto& leaves = t->leaves();
+    const std::size_t chunks = (leaves.size() + kLeavesPerChunk - 1) / kLeavesPerChunk;
+    for (std::size_t k = 0; k < chunks; ++k) {
+      json rows = json::array();
+      for (std::size_t i = k * kLeavesPerChunk; i < std::min(leaves.size(), (k + 1) * kLeavesPerChunk); ++i)
+        rows.push_back(leaf_json(leaves[i]));
+      nats_.js_publish(epoch_leaves_subject(e, k), json({{"epoch", e}, {"chunk", k}, {"leaves", rows}}).dump(),
+                       "epoch-" + std::to_string(e) + "-leaves-" + std::to_string(k));
+    }
+    json summary = *s;
+    summary.erase("published");
+    summary.erase("anchor");
+    summary["chunks"] = chunks;
+    nats_.js_publish(epoch_summary_subject(e), summary.dump(), "epoch-" + std::to_string(e) + "-summary");
+    (*s)["published"] = true;
+    store_.write_summary(e, *s);
+  }
+  if (settings_.rpc_url.empty()) return true;
+  if (!(*s)["anchor"].is_null()) return true;
+
+  chain::JsonRpcClient rpc(settings_.rpc_url, chain::RpcOptions{settings_.rpc_timeout_ms, 1, 200});
+  chain::AnchorClient client(rpc, settings_.contract);
+  const chain::Hash32 state_root = chain::hash_from_hex((*s)["state_root"].get<std::string>());
+  const chain::Hash32 intents_root = chain::hash_from_hex((*s)["intents_root"].get<std::string>());
+  const std::uint32_t count = (*s)["account_count"].get<std::uint32_t>();
+  json anchor;
+  if (client.last_epoch() >= e) {
+    // Sent before a crash, or by someone else: accept it only if it is ours.
+    const chain::AnchorRecord r = client.anchor_of(e);
+    if (r.state_root != state_root || r.intents_root != intents_root)
+      throw logic_error("epoch " + std::to_string(e) + " is already anchored on " + chain::to_hex(settings_.contract) +
+                        " with other roots (state " + chain::to_hex(r.state_root) +
+                        "): this state dir and that contract disagree; anchoring stops here");
+    anchor = {{"contract", chain::to_hex(settings_.contract)}, {"tx", nullptr}, {"found_on_chain", true}};
+  } else {
+    const chain::TxReceipt r = client.anchor(*settings_.poster, e, state_root, intents_root, count, settings_.receipt_timeout_ms);
+    anchor = {{"contract", chain::to_hex(settings_.contract)}, {"tx", chain::to_hex(r.tx_hash)}, {"block", r.block},
+              {"gas_used", r.gas_used}};
+    metrics_.anchor_gas(static_cast<double>(r.gas_used));
+    log_("epoch " + std::to_string(e) + " anchored: tx " + chain::to_hex(r.tx_hash) + ", block " + std::to_string(r.block) +
+         ", gas " + std::to_string(r.gas_used));
+  }
+  (*s)["anchor"] = anchor;
+  store_.write_summary(e, *s);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    last_anchored_ = std::max(last_anchored_, e);
+  }
+  metrics_.last_anchored_epoch(static_cast<double>(e));
+  return true;
+}
+
+void EpochAnchorer::failed(const std::string& what) {
+  ++failures_;
+  metrics_.anchor_failure();
+  std::lock_guard<std::mutex> lock(mu_);
+  if (what != last_error_ || failures_ == 1)
+    log_("epoch pipeline: " + what + "; " + std::to_string(queue_.size()) + " epoch(s) queued, retrying");
+  last_error_ = what;
+}
+
+void EpochAnchorer::loop() {
+  auto retry_at = std::chrono::steady_clock::now();
+  while (!stop_) {
+    std::deque<std::pair<std::string, std::string>> proofs;
+    std::optional<std::uint64_t> next;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait_until(lock, std::max(retry_at, std::chrono::steady_clock::now() + std::chrono::milliseconds(10)), [&] {
+        return stop_ || !proofs_.empty() || (!queue_.empty() && std::chrono::steady_clock::now() >= retry_at);
+      });
+      proofs.swap(proofs_);
+      if (!queue_.empty() && std::chrono::steady_clock::now() >= retry_at) next = queue_.front();
+    }
+    for (const auto& [reply, body] : proofs) serve_proof(reply, body);
+    if (!next || stop_) continue;
+    try {
+      if (advance(*next)) {
+        std::lock_guard<std::mutex> lock(mu_);
+        queue_.pop_front();
+        fresh_.erase(*next);
+        metrics_.epochs_pending(static_cast<double>(queue_.size()));
+        if (failures_) log_("epoch pipeline recovered after " + std::to_string(failures_) + " failed attempt(s)");
+        failures_ = 0;
+        last_error_.clear();
+      }
+    } catch (const std::exception& e) {
+      failed(e.what());
+      const int backoff_ms = std::min(500 << std::min(failures_, 5), 10000);
+      retry_at = std::chrono::steady_clock::now() + std::chrono::milliseconds(backoff_ms);
+    }
+  }
+}
+
+void EpochAnchorer::serve_proof(const std::string& reply, const std::string& body) {
+  auto fail = [&](int code, const std::string& msg) {
+    nats_.publish(reply, json({{"error", msg}}).dump(),
+                  {{"Nats-Service-Error", msg}, {"Nats-Service-Error-Code", std::to_string(code)}});
+    if (on_proof_error) on_proof_error(msg);
+  };
+  try {
+    json req;
+    try {
+      req = json::parse(body);
+    } catch (const std::exception&) {
+      return fail(400, "request body must be JSON: {\"account\": <id>, \"epoch\": <n>}");
+    }
+    auto uint_field = [&](const char* name) -> std::optional<std::uint64_t> {
+      if (!req.contains(name)) return std::nullopt;
+      const json& v = req[name];
+      if (v.is_number_unsigned()) return v.get<std::uint64_t>();
+      if (v.is_string() && !v.get<std::string>().empty() &&
+          v.get<std::string>().find_first_not_of("0123456789") == std::string::npos && v.get<std::string>().size() < 20)
+        return std::stoull(v.get<std::string>());
+      throw input_error(std::string(name) + " must be an unsigned integer");
+    };
+    if (!req.is_object() || !req.contains("account")) return fail(400, "missing field 'account'");
+    std::optional<std::uint64_t> account, epoch;
+    try {
+      account = uint_field("account");
+      epoch = uint_field("epoch");
+    } catch (const input_error& e) {
+      return fail(400, e.what());
+    }
+    std::uint64_t last_closed;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      last_closed = last_closed_;
+    }
+    if (!epoch) epoch = last_closed;
+    if (*epoch == 0 || *epoch > last_closed)
+      return fail(404, "epoch " + std::to_string(*epoch) + " is not closed yet (last closed: " + std::to_string(last_closed) + ")");
+    const auto t = trees(*epoch);
+    auto p = t->account_proof(*account);
+    if (!p) return fail(404, "account " + std::to_string(*account) + " was not in the book at epoch " + std::to_string(*epoch));
+    const auto s = store_.summary(*epoch);
+    (*p)["anchor"] = s ? s->value("anchor", json()) : json();
+    nats_.publish(reply, p->dump());
+  } catch (const std::exception& e) {
+    fail(500, e.what());
+  }
+}
+
+}  // namespace vaultrisk::service

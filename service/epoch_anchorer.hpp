@@ -1,0 +1,85 @@
+// The epoch pipeline after an epoch closes, on its own thread so the tick path never
+// waits for hashing or the chain: build the trees, persist the roots, publish the
+// leaves to JetStream EPOCHS, anchor the roots on-chain. Strictly in epoch order;
+// an epoch that cannot be anchored (chain down) holds back the ones after it, and
+// everything not yet done is picked up again after a restart from the state dir.
+// Also answers risk.api.proof.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "chain/bytes.hpp"
+#include "chain/secp256k1.hpp"
+#include "service/epochs.hpp"
+
+namespace vaultrisk::service {
+
+class NatsClient;
+class Metrics;
+
+struct AnchorSettings {
+  std::string rpc_url;  // empty: publish epochs, anchor none (they stay queued in the state dir)
+  chain::Address contract{};
+  std::shared_ptr<const chain::Signer> poster;
+  int rpc_timeout_ms = 5000;
+  int receipt_timeout_ms = 30000;
+};
+
+class EpochAnchorer {
+ public:
+  using Log = std::function<void(const std::string&)>;
+  EpochAnchorer(EpochStore& store, NatsClient& nats, Metrics& metrics, AnchorSettings settings, Log log);
+  ~EpochAnchorer();
+
+  // Queues every captured epoch below `open_epoch` that is not finished yet, and starts.
+  void start(std::uint64_t open_epoch);
+  // The engine thread closed an epoch (its capture is already durable).
+  void closed(EpochCapture capture);
+  // risk.api.proof: {"account": A, "epoch": E (optional: the latest closed)}.
+  void request_proof(std::string reply_subject, std::string body);
+  void stop();
+  // For health: last anchored epoch, epochs waiting, last error.
+  nlohmann::json status() const;
+  // Called (on the worker thread) for each proof request answered with an error.
+  std::function<void(const std::string&)> on_proof_error;
+
+ private:
+  void loop();
+  bool advance(std::uint64_t epoch);  // true when the epoch needs nothing more
+  std::shared_ptr<const EpochTrees> trees(std::uint64_t epoch);
+  void serve_proof(const std::string& reply, const std::string& body);
+  void failed(const std::string& what);
+
+  EpochStore& store_;
+  NatsClient& nats_;
+  Metrics& metrics_;
+  AnchorSettings settings_;
+  Log log_;
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::uint64_t> queue_;
+  std::map<std::uint64_t, EpochCapture> fresh_;  // captures handed over in memory
+  std::deque<std::pair<std::string, std::string>> proofs_;
+  std::uint64_t last_closed_ = 0, last_anchored_ = 0;
+  std::string last_error_;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+
+  // Worker-thread only.
+  std::map<std::uint64_t, std::shared_ptr<const EpochTrees>> cache_;  // the two most recent used
+  int failures_ = 0;
+};
+
+}  // namespace vaultrisk::service

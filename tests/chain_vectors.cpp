@@ -4,10 +4,12 @@
 #include <random>
 #include <string>
 
+#include "chain/anchor_client.hpp"
 #include "chain/eip712.hpp"
 #include "chain/keccak.hpp"
 #include "chain/merkle.hpp"
 #include "chain/secp256k1.hpp"
+#include "chain/transaction.hpp"
 
 using namespace vaultrisk::chain;
 
@@ -86,6 +88,69 @@ int main() {
     }
     proofs += "]";
     out += (t ? ",{\"values\":" : "{\"values\":") + values + ",\"root\":\"" + to_hex(tree.root()) + "\",\"proofs\":" + proofs + "}";
+  }
+  // Signed EIP-1559 transactions (RLP) and the anchor contract's calldata.
+  out += "], \"transactions\": [";
+  for (int k = 0; k < 60; ++k) {
+    Bytes key(32);
+    for (auto& b : key) b = static_cast<std::uint8_t>(rng());
+    key[0] &= 0x7f;
+    const Signer signer(to_hex(key));
+    Eip1559Tx tx;
+    tx.chain_id = k % 4 == 0 ? 1 : 31337 + static_cast<std::uint64_t>(k);
+    tx.nonce = k % 7 == 0 ? 0 : rng() >> (11 + k % 50);  // ethers holds nonces as JS numbers: below 2^53
+    tx.max_priority_fee_per_gas = k % 5 == 0 ? 0 : rng() >> 30;
+    tx.max_fee_per_gas = tx.max_priority_fee_per_gas + (rng() >> 20);
+    tx.gas_limit = 21000 + rng() % 10000000;
+    tx.value = k % 3 == 0 ? 0 : rng();
+    if (k % 6 != 5) {
+      Address to;
+      for (auto& b : to) b = static_cast<std::uint8_t>(rng());
+      tx.to = to;
+    }
+    tx.data.resize(k % 4 == 0 ? 0 : rng() % (k % 2 ? 60 : 300));
+    for (auto& b : tx.data) b = static_cast<std::uint8_t>(rng());
+    const SignedTx st = sign_transaction(tx, signer);
+    out += std::string(k ? ", " : "") + "{\"raw\": \"" + to_hex(st.raw) + "\", \"hash\": \"" + to_hex(st.hash) +
+           "\", \"from\": \"" + to_hex(signer.address()) + "\", \"chainId\": \"" + std::to_string(tx.chain_id) +
+           "\", \"nonce\": \"" + std::to_string(tx.nonce) + "\", \"maxPriorityFeePerGas\": \"" +
+           std::to_string(tx.max_priority_fee_per_gas) + "\", \"maxFeePerGas\": \"" + std::to_string(tx.max_fee_per_gas) +
+           "\", \"gasLimit\": \"" + std::to_string(tx.gas_limit) + "\", \"to\": " +
+           (tx.to ? "\"" + to_hex(*tx.to) + "\"" : std::string("null")) + ", \"value\": \"" + std::to_string(tx.value) +
+           "\", \"data\": \"" + to_hex(tx.data) + "\", \"createAddress\": \"" + to_hex(create_address(signer.address(), tx.nonce)) + "\"}";
+  }
+  out += "], \"calls\": [";
+  for (int k = 0; k < 20; ++k) {
+    Hash32 a, b;
+    for (auto& x : a) x = static_cast<std::uint8_t>(rng());
+    for (auto& x : b) x = static_cast<std::uint8_t>(rng());
+    const std::uint64_t epoch = rng() >> (k * 3 % 64);
+    const auto count = static_cast<std::uint32_t>(rng());
+    std::vector<Hash32> proof(static_cast<std::size_t>(k % 6));
+    std::string proof_json = "[";
+    for (std::size_t j = 0; j < proof.size(); ++j) {
+      for (auto& x : proof[j]) x = static_cast<std::uint8_t>(rng());
+      proof_json += (j ? ",\"" : "\"") + to_hex(proof[j]) + "\"";
+    }
+    proof_json += "]";
+    EncodedIntent in;
+    in.account = rng();
+    in.nonce = rng();
+    in.deadline = rng();
+    in.epoch = epoch;
+    in.equity = Word::fixed18((u(rng) - 0.5) * 1e7);
+    in.maintenance_margin = Word::fixed18(u(rng) * 1e7);
+    in.market_digest = a;
+    Signature sig;
+    for (auto& x : sig) x = static_cast<std::uint8_t>(rng());
+    out += std::string(k ? ", " : "") + "{\"epoch\": \"" + std::to_string(epoch) + "\", \"a\": \"" + to_hex(a) +
+           "\", \"b\": \"" + to_hex(b) + "\", \"count\": " + std::to_string(count) + ", \"proof\": " + proof_json +
+           ", \"intent\": [\"" + std::to_string(in.account) + "\", \"" + std::to_string(in.nonce) + "\", \"" +
+           std::to_string(in.deadline) + "\", \"" + std::to_string(in.epoch) + "\", \"" + in.equity.decimal(true) +
+           "\", \"" + in.maintenance_margin.decimal(false) + "\", \"" + to_hex(in.market_digest) + "\"], \"signature\": \"" +
+           to_hex(sig) + "\", \"anchor\": \"" + to_hex(encode_anchor_call(epoch, a, b, count)) + "\", \"verifyAccount\": \"" +
+           to_hex(encode_verify_account_call(epoch, a, proof)) + "\", \"verifyIntent\": \"" +
+           to_hex(encode_verify_intent_call(in, sig)) + "\"}";
   }
   out += "]}\n";
   std::fputs(out.c_str(), stdout);

@@ -5,10 +5,13 @@
 #include <cmath>
 
 #include "chain/abi_word.hpp"
+#include "chain/anchor_client.hpp"
 #include "chain/eip712.hpp"
 #include "chain/keccak.hpp"
 #include "chain/merkle.hpp"
+#include "chain/rlp.hpp"
 #include "chain/secp256k1.hpp"
+#include "chain/transaction.hpp"
 #include "core/error.hpp"
 
 using namespace vaultrisk;
@@ -116,4 +119,90 @@ TEST(Merkle, SmallTreesFollowTheOpenZeppelinLayout) {
   EXPECT_EQ(StandardMerkleTree({c, a, b}).root(), hash_pair(hash_pair(s[1], s[0]), s[2]));
   EXPECT_THROW(StandardMerkleTree(std::vector<Hash32>{}), input_error);
   EXPECT_THROW(state_leaf(1, 1, 0, -1, 0, 0), input_error);
+}
+
+// The yellow paper's and the Ethereum wiki's RLP examples.
+TEST(Rlp, KnownVectors) {
+  const auto str = [](const std::string& s) { return rlp::encode_bytes(Bytes(s.begin(), s.end())); };
+  EXPECT_EQ(to_hex(str("dog")), "0x83646f67");
+  EXPECT_EQ(to_hex(rlp::encode_list({str("cat"), str("dog")})), "0xc88363617483646f67");
+  EXPECT_EQ(to_hex(str("")), "0x80");
+  EXPECT_EQ(to_hex(rlp::encode_list({})), "0xc0");
+  EXPECT_EQ(to_hex(rlp::encode_uint(0)), "0x80");
+  EXPECT_EQ(to_hex(rlp::encode_uint(15)), "0x0f");
+  EXPECT_EQ(to_hex(rlp::encode_uint(1024)), "0x820400");
+  EXPECT_EQ(to_hex(str(std::string(1, '\0'))), "0x00");
+  // The set-theoretic representation of three: [ [], [[]], [ [], [[]] ] ].
+  const Bytes e = rlp::encode_list({});
+  EXPECT_EQ(to_hex(rlp::encode_list({e, rlp::encode_list({e}), rlp::encode_list({e, rlp::encode_list({e})})})),
+            "0xc7c0c1c0c3c0c1c0");
+  const std::string lorem = "Lorem ipsum dolor sit amet, consectetur adipisicing elit";  // 56 bytes: long form
+  EXPECT_EQ(to_hex(str(lorem)).substr(0, 6), "0xb838");
+}
+
+TEST(Transaction, SignedTransactionRecoversToTheSender) {
+  const Signer s("0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80");
+  Eip1559Tx tx;
+  tx.chain_id = 31337;
+  tx.nonce = 3;
+  tx.max_priority_fee_per_gas = 1000000000;
+  tx.max_fee_per_gas = 3000000000;
+  tx.gas_limit = 100000;
+  tx.to = address_from_hex("0x5fbdb2315678afecb367f032d93f642f64180aa3");
+  tx.data = encode_anchor_call(1, Hash32{}, Hash32{}, 2);
+  const SignedTx st = sign_transaction(tx, s);
+  EXPECT_EQ(st.raw[0], 0x02);
+  EXPECT_EQ(st.hash, keccak256(st.raw));
+  // The raw bytes end with r and s of a signature over the signing hash that
+  // recovers to the sender (RFC 6979: signing again gives the same signature).
+  const Signature sig = s.sign(signing_hash(tx));
+  EXPECT_EQ(recover_address(signing_hash(tx), sig), s.address());
+  Bytes tail = rlp::encode_uint_be(sig.data(), 32);
+  const Bytes s_enc = rlp::encode_uint_be(sig.data() + 32, 32);
+  tail.insert(tail.end(), s_enc.begin(), s_enc.end());
+  ASSERT_GT(st.raw.size(), tail.size());
+  EXPECT_TRUE(std::equal(tail.begin(), tail.end(), st.raw.end() - static_cast<std::ptrdiff_t>(tail.size())));
+  // Another chain id signs another hash.
+  Eip1559Tx other = tx;
+  other.chain_id = 1;
+  EXPECT_NE(signing_hash(other), signing_hash(tx));
+  // The first contract of anvil's first account.
+  EXPECT_EQ(to_hex(create_address(s.address(), 0)), "0x5fbdb2315678afecb367f032d93f642f64180aa3");
+}
+
+TEST(AbiWord, DecimalTextRoundTripsAndRejectsWhatDoesNotFit) {
+  for (const char* t : {"0", "1", "-1", "57896044618658097711785492504343953926634992332820282019728792003956564819967",
+                        "-57896044618658097711785492504343953926634992332820282019728792003956564819968", "-123456789012345678901"})
+    EXPECT_EQ(Word::from_decimal(t, true, "x").decimal(true), t);
+  EXPECT_EQ(Word::from_decimal("115792089237316195423570985008687907853269984665640564039457584007913129639935", false, "x")
+                .decimal(false),
+            "115792089237316195423570985008687907853269984665640564039457584007913129639935");
+  EXPECT_EQ(Word::from_decimal("-1", true, "x"), Word::fixed18(-1e-18));
+  EXPECT_THROW(Word::from_decimal("57896044618658097711785492504343953926634992332820282019728792003956564819968", true, "x"), input_error);
+  EXPECT_THROW(Word::from_decimal("115792089237316195423570985008687907853269984665640564039457584007913129639936", false, "x"), input_error);
+  EXPECT_THROW(Word::from_decimal("-1", false, "x"), input_error);
+  EXPECT_THROW(Word::from_decimal("12a", true, "x"), input_error);
+  EXPECT_THROW(Word::from_decimal("", true, "x"), input_error);
+  try {
+    Word::from_decimal("1.5", true, "intent.equity");
+    FAIL();
+  } catch (const input_error& e) {
+    EXPECT_NE(std::string(e.what()).find("intent.equity"), std::string::npos);
+  }
+}
+
+TEST(AnchorClient, RevertReasonsAreDecoded) {
+  Bytes d;
+  const auto sel = selector("EpochNotIncreasing(uint64,uint64)");
+  d.assign(sel.begin(), sel.end());
+  append(d, Word::from_u64(3));
+  append(d, Word::from_u64(5));
+  EXPECT_EQ(describe_revert(d), "EpochNotIncreasing: epoch 3 is not above the last anchored epoch 5");
+  const auto np = selector("NotPoster(address)");
+  d.assign(np.begin(), np.end());
+  append(d, Word::from_address(address_from_hex("0x00000000000000000000000000000000000000aa")));
+  EXPECT_EQ(describe_revert(d), "NotPoster: 0x00000000000000000000000000000000000000aa is not the contract's poster");
+  EXPECT_EQ(describe_revert({}), "reverted without a reason");
+  // Function selectors as solc computes them.
+  EXPECT_EQ(to_hex(selector("transfer(address,uint256)")), "0xa9059cbb");
 }

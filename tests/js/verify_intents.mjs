@@ -3,7 +3,7 @@
 //   node tests/js/verify_intents.mjs CASES.json
 // CASES.json: {"intents": [{domain, intent, digest, signature, signer}], "messages": [{message, signature, signer}]}
 import { readFileSync } from "node:fs";
-import { TypedDataEncoder, verifyTypedData, verifyMessage } from "ethers";
+import { Interface, Transaction, TypedDataEncoder, getCreateAddress, verifyTypedData, verifyMessage } from "ethers";
 import { StandardMerkleTree } from "@openzeppelin/merkle-tree";
 
 const types = {
@@ -44,6 +44,28 @@ for (const t of cases.trees ?? []) {
     check(tree.leafHash(t.values[p.index]) === p.leaf, `leaf hash ${p.index}`);
     check(JSON.stringify(tree.getProof(p.index)) === JSON.stringify(p.proof), `proof of leaf ${p.index} in ${t.values.length}`);
     check(StandardMerkleTree.verify(t.root, LEAF, t.values[p.index], p.proof), `verify leaf ${p.index}`);
+  }
+}
+// EIP-1559 transactions: ethers parses ours and recovers the same sender and hash.
+for (const t of cases.transactions ?? []) {
+  const tx = Transaction.from(t.raw);
+  check(tx.type === 2, `type ${tx.type}`);
+  check(tx.from.toLowerCase() === t.from, `tx sender ${tx.from} vs ${t.from}`);
+  check(tx.hash === t.hash, `tx hash ${tx.hash} vs ${t.hash}`);
+  for (const f of ["chainId", "nonce", "maxPriorityFeePerGas", "maxFeePerGas", "gasLimit", "value"])
+    check(BigInt(tx[f]) === BigInt(t[f]), `tx ${f}: ${tx[f]} vs ${t[f]}`);
+  check((tx.to ? tx.to.toLowerCase() : null) === t.to, `tx to ${tx.to} vs ${t.to}`);
+  check(tx.data === t.data, `tx data`);
+  check(tx.accessList.length === 0, `empty access list`);
+  check(getCreateAddress({ from: t.from, nonce: BigInt(t.nonce) }).toLowerCase() === t.createAddress, `create address`);
+}
+// Calldata of the anchor contract, against ethers' ABI coder and the compiled ABI.
+if (process.argv[3]) {
+  const iface = new Interface(JSON.parse(readFileSync(process.argv[3], "utf8")).abi);
+  for (const c of cases.calls ?? []) {
+    check(iface.encodeFunctionData("anchor", [c.epoch, c.a, c.b, c.count]) === c.anchor, `anchor calldata`);
+    check(iface.encodeFunctionData("verifyAccount", [c.epoch, c.a, c.proof]) === c.verifyAccount, `verifyAccount calldata`);
+    check(iface.encodeFunctionData("verifyIntent", [c.intent, c.signature]) === c.verifyIntent, `verifyIntent calldata`);
   }
 }
 console.log(`${passed} passed, ${failed} failed`);

@@ -91,7 +91,7 @@ std::shared_ptr<const EpochTrees> EpochAnchorer::trees(std::uint64_t epoch) {
   return t;
 }
 
-bool EpochAnchorer::advance(std::uint64_t e) {
+json EpochAnchorer::prepare(std::uint64_t e) {
   std::optional<json> s = store_.summary(e);
   std::shared_ptr<const EpochTrees> t;
   if (!s) {
@@ -143,8 +143,12 @@ bool EpochAnchorer::advance(std::uint64_t e) {
     (*s)["published"] = true;
     store_.write_summary(e, *s);
   }
-  if (settings_.rpc_url.empty()) return true;
-  if (!(*s)["anchor"].is_null()) return true;
+  return *s;
+}
+
+void EpochAnchorer::anchor(std::uint64_t e, json summary) {
+  json* s = &summary;
+  if (!(*s)["anchor"].is_null()) return;
 
   chain::JsonRpcClient rpc(settings_.rpc_url, chain::RpcOptions{settings_.rpc_timeout_ms, 1, 200});
   chain::AnchorClient client(rpc, settings_.contract);
@@ -175,7 +179,6 @@ bool EpochAnchorer::advance(std::uint64_t e) {
     last_anchored_ = std::max(last_anchored_, e);
   }
   metrics_.last_anchored_epoch(static_cast<double>(e));
-  return true;
 }
 
 void EpochAnchorer::failed(const std::string& what) {
@@ -188,34 +191,56 @@ void EpochAnchorer::failed(const std::string& what) {
 }
 
 void EpochAnchorer::loop() {
-  auto retry_at = std::chrono::steady_clock::now();
+  using SteadyClock = std::chrono::steady_clock;
+  // After a failure, when to try again: preparing (disk, NATS) and anchoring (the chain) separately.
+  auto retry_at = SteadyClock::now(), prepare_retry_at = SteadyClock::now();
+  auto unprepared = [&] {
+    for (std::uint64_t e : queue_)
+      if (!prepared_.count(e)) return true;
+    return false;
+  };
   while (!stop_) {
     std::deque<std::pair<std::string, std::string>> proofs;
-    std::optional<std::uint64_t> next;
+    std::vector<std::uint64_t> queued;
+    bool due = false;
     {
       std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait_until(lock, std::max(retry_at, std::chrono::steady_clock::now() + std::chrono::milliseconds(10)), [&] {
-        return stop_ || !proofs_.empty() || (!queue_.empty() && std::chrono::steady_clock::now() >= retry_at);
+      cv_.wait_until(lock, std::max(retry_at, SteadyClock::now() + std::chrono::milliseconds(10)), [&] {
+        return stop_ || !proofs_.empty() || (!queue_.empty() && SteadyClock::now() >= retry_at) ||
+               (SteadyClock::now() >= prepare_retry_at && unprepared());
       });
       proofs.swap(proofs_);
-      if (!queue_.empty() && std::chrono::steady_clock::now() >= retry_at) next = queue_.front();
+      queued.assign(queue_.begin(), queue_.end());
+      due = SteadyClock::now() >= retry_at;
     }
     for (const auto& [reply, body] : proofs) serve_proof(reply, body);
-    if (!next || stop_) continue;
+    if (queued.empty() || stop_) continue;
+    bool preparing = true;
     try {
-      if (advance(*next)) {
-        std::lock_guard<std::mutex> lock(mu_);
+      // Roots and publication do not wait for the chain: every epoch gets them as
+      // soon as it closes, even while an earlier one waits to be anchored.
+      if (SteadyClock::now() >= prepare_retry_at)
+        for (std::uint64_t e : queued)
+          if (!prepared_.count(e)) prepared_.emplace(e, prepare(e));
+      preparing = false;
+      if (!prepared_.count(queued.front())) continue;
+      const bool chain = !settings_.rpc_url.empty();
+      if (chain && !due) continue;
+      if (chain) anchor(queued.front(), prepared_.at(queued.front()));  // strictly in order
+      std::lock_guard<std::mutex> lock(mu_);
+      for (std::size_t n = chain ? 1 : queued.size(); n-- > 0;) {
+        prepared_.erase(queue_.front());
+        fresh_.erase(queue_.front());
         queue_.pop_front();
-        fresh_.erase(*next);
-        metrics_.epochs_pending(static_cast<double>(queue_.size()));
-        if (failures_) log_("epoch pipeline recovered after " + std::to_string(failures_) + " failed attempt(s)");
-        failures_ = 0;
-        last_error_.clear();
       }
+      metrics_.epochs_pending(static_cast<double>(queue_.size()));
+      if (failures_) log_("epoch pipeline recovered after " + std::to_string(failures_) + " failed attempt(s)");
+      failures_ = 0;
+      last_error_.clear();
     } catch (const std::exception& e) {
       failed(e.what());
       const int backoff_ms = std::min(500 << std::min(failures_, 5), 10000);
-      retry_at = std::chrono::steady_clock::now() + std::chrono::milliseconds(backoff_ms);
+      (preparing ? prepare_retry_at : retry_at) = SteadyClock::now() + std::chrono::milliseconds(backoff_ms);
     }
   }
 }

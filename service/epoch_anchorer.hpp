@@ -56,7 +56,10 @@ class EpochAnchorer {
 
  private:
   void loop();
-  bool advance(std::uint64_t epoch);  // true when the epoch needs nothing more
+  // Builds and persists the roots, then publishes the leaves; returns the summary.
+  nlohmann::json prepare(std::uint64_t epoch);
+  // Sends the anchor transaction (or finds it already on-chain) and records it.
+  void anchor(std::uint64_t epoch, nlohmann::json summary);
   std::shared_ptr<const EpochTrees> trees(std::uint64_t epoch);
   void serve_proof(const std::string& reply, const std::string& body);
   void failed(const std::string& what);
@@ -79,6 +82,7 @@ class EpochAnchorer {
 
   // Worker-thread only.
   std::map<std::uint64_t, std::shared_ptr<const EpochTrees>> cache_;  // the two most recent used
+  std::map<std::uint64_t, nlohmann::json> prepared_;                  // summaries of queued epochs
   int failures_ = 0;
 };
 

@@ -1,9 +1,10 @@
 // Test harness: a real nats-server (JetStream) on a free loopback port, vaultrisk
 // serve processes, and ethers-signed oracle ticks. Everything stops at the end.
 import { spawn } from "node:child_process";
-import { mkdtempSync, writeFileSync, rmSync } from "node:fs";
+import { mkdtempSync, writeFileSync, rmSync, readFileSync } from "node:fs";
+import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { connect, headers } from "nats";
 import { Wallet } from "ethers";
 
@@ -39,6 +40,46 @@ export async function startNats(dir) {
   const m = await waitFor(proc.stderr, /Listening for client connections on [\d.]+:(\d+)/, 10000, "nats-server");
   const url = `nats://127.0.0.1:${m[1]}`;
   return { proc, url, stop: () => proc.kill("SIGKILL") };
+}
+
+// anvil from npm (@foundry-rs/anvil, pinned in package-lock.json): the platform
+// binary itself, so that signals reach it. `port` 0 picks a free one; `state` makes
+// the chain survive a restart (dumped on SIGTERM, loaded at start).
+export function anvilBinary() {
+  const arch = { x64: "amd64", arm64: "arm64" }[process.arch];
+  const pkg = createRequire(import.meta.url).resolve(`@foundry-rs/anvil-${process.platform}-${arch}/package.json`);
+  return join(dirname(pkg), "bin", "anvil");
+}
+
+export const ANVIL_KEYS = [
+  "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80",
+  "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d",
+];
+
+export async function startAnvil({ port = 0, state } = {}) {
+  const args = ["--host", "127.0.0.1", "--port", String(port)];
+  if (state) args.push("--state", state);
+  const proc = spawn(anvilBinary(), args, { stdio: ["ignore", "pipe", "pipe"] });
+  const m = await waitFor(proc.stdout, /Listening on 127\.0\.0\.1:(\d+)/, 20000, "anvil");
+  const p = Number(m[1]);
+  const exited = new Promise((r) => proc.once("exit", r));
+  return { proc, port: p, url: `http://127.0.0.1:${p}`, stop: () => { proc.kill("SIGTERM"); return exited; } };
+}
+
+export function artifact() {
+  return JSON.parse(readFileSync(process.env.VR_ANCHOR_ARTIFACT, "utf8"));
+}
+
+// Runs vaultrisk and resolves with { code, stdout, stderr }.
+export function runOut(args, input) {
+  return new Promise((resolve) => {
+    const p = spawn(VAULTRISK, args, { stdio: ["pipe", "pipe", "pipe"] });
+    let out = "", err = "";
+    p.stdout.on("data", (d) => { out += d; });
+    p.stderr.on("data", (d) => { err += d; });
+    p.on("exit", (code) => resolve({ code, stdout: out, stderr: err }));
+    p.stdin.end(input ?? "");
+  });
 }
 
 export async function startServe({ url, dir, book, market, extra = [] }) {

@@ -1,0 +1,190 @@
+// Epochs end to end: nats-server + anvil + vaultrisk serve. Roots anchored in
+// order, proofs from the API and the CLI verified by the contract, the published
+// leaves rebuilt by OpenZeppelin's implementation, intents verified on-chain, and a
+// chain outage (with a kill -9 in the middle) survived without skipping an epoch.
+import { test, before, after, describe } from "node:test";
+import assert from "node:assert/strict";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { Contract, JsonRpcProvider, ZeroHash } from "ethers";
+import { StandardMerkleTree } from "@openzeppelin/merkle-tree";
+import {
+  ANVIL_KEYS, INTENT_SIGNER, artifact, cleanup, natsConnect, publishTick, request, runOut, signedTick, sleep,
+  startAnvil, startNats, startServe, tempDir, waitUntil,
+} from "./harness.mjs";
+
+const LEAF = ["uint64", "uint256", "int256", "uint256", "uint256", "uint8"];
+const NOW_S = Math.floor(Date.now() / 1000);
+const ACCOUNTS = 200;
+
+// BTC perps only: account a holds (a % 7) - 3 perps (1 when that is 0) entered near 100.
+// Account 1 is long 10 at 100 on 300 cash: liquidatable below ~84.75.
+function writeBook(dir) {
+  const book = join(dir, "book");
+  mkdirSync(book, { recursive: true });
+  writeFileSync(join(book, "instruments.csv"), "id,kind,underlying,expiry,strike,type\nBTC-PERP,perp,BTC,,,\n");
+  let acc = "account,cash\n1,300\n", pos = "account,instrument,quantity,entry_price\n1,BTC-PERP,10,100\n";
+  for (let a = 2; a <= ACCOUNTS; a++) {
+    acc += `${a},${200 + 13 * a}\n`;
+    pos += `${a},BTC-PERP,${(a % 7) - 3 || 1},${90 + (a % 20)}\n`;
+  }
+  writeFileSync(join(book, "accounts.csv"), acc);
+  writeFileSync(join(book, "positions.csv"), pos);
+  writeFileSync(join(book, "market.json"), JSON.stringify({ time: NOW_S, underlyings: { BTC: { spot: 100, expiries: [] } } }));
+  return book;
+}
+
+function summary(dir, epoch) {
+  const p = join(dir, "state", "epochs", `${epoch}.json`);
+  return existsSync(p) ? JSON.parse(readFileSync(p, "utf8")) : null;
+}
+
+describe("epochs anchored on a real chain", () => {
+  let dir, nats, anvil, nc, serve, provider, contract, address, book, serveArgs, seq = 0;
+  const posterKey = () => join(dir, "poster.key");
+
+  async function tick(spot) {
+    await publishTick(nc, "BTC", await signedTick("BTC", ++seq, spot));
+    await waitUntil(async () => (await request(nc, "risk.api.health")).data.ticks.BTC === seq, 5000, `tick ${spot}`);
+  }
+
+  before(async () => {
+    dir = tempDir();
+    book = writeBook(dir);
+    writeFileSync(posterKey(), ANVIL_KEYS[0] + "\n");
+    nats = await startNats(dir);
+    anvil = await startAnvil({ state: join(dir, "anvil-state.json") });
+    const d = await runOut(["deploy-anchor", "--rpc", anvil.url, "--key", posterKey()]);
+    assert.equal(d.code, 0, d.stderr);
+    address = JSON.parse(d.stdout).contract;
+    provider = new JsonRpcProvider(anvil.url, undefined, { staticNetwork: true, cacheTimeout: -1 });
+    contract = new Contract(address, artifact().abi, provider);
+    serveArgs = ["--rpc", anvil.url, "--contract", address, "--poster-key", posterKey(), "--epoch-seconds", "1"];
+    serve = await startServe({ url: nats.url, dir, book, market: join(book, "market.json"), extra: serveArgs });
+    nc = await natsConnect(nats.url);
+    await tick(80);  // account 1 becomes liquidatable: an intent in this epoch
+  });
+
+  after(async () => {
+    await nc?.close();
+    await serve?.stop();
+    provider?.destroy();
+    await anvil?.stop();
+    nats?.stop();
+    cleanup(dir);
+  });
+
+  test("closes an epoch every second and anchors each, in order, with the roots it persisted", async () => {
+    await waitUntil(async () => (await contract.lastEpoch()) >= 3n, 20000, "three epochs anchored");
+    const events = await contract.queryFilter(contract.filters.Anchored(), 0);
+    const epochs = events.map((e) => Number(e.args.epoch));
+    assert.deepEqual(epochs, epochs.map((_, i) => i + 1), "epochs 1, 2, 3, ... with none skipped");
+    for (const e of events) {
+      const s = summary(dir, Number(e.args.epoch));
+      assert.equal(e.args.stateRoot, s.state_root);
+      assert.equal(e.args.intentsRoot, s.intents_root);
+      assert.equal(Number(e.args.accountCount), ACCOUNTS);
+      assert.equal(s.anchor.tx, e.transactionHash);
+    }
+    // The epoch with account 1's intent has an intents root; epochs without intents have zero.
+    const withIntents = events.filter((e) => e.args.intentsRoot !== ZeroHash);
+    assert.ok(withIntents.length >= 1);
+    const health = (await request(nc, "risk.api.health")).data;
+    assert.ok(health.epochs.last_anchored_epoch >= 3);
+  });
+
+  test("risk.api.proof and `vaultrisk proof` give the same proof, and the contract verifies it", async () => {
+    const epoch = 2;
+    for (const account of [1, 2, 3, 57, 199, ACCOUNTS]) {
+      const api = (await request(nc, "risk.api.proof", { account, epoch })).data;
+      assert.equal(api.epoch, epoch);
+      assert.equal(await contract.verifyAccount(epoch, api.leafHash, api.proof), true, `account ${account}`);
+      const l = api.leaf;
+      assert.equal(await contract.verifyAccountState(epoch, l.account, l.equity, l.mm, l.im, l.status, api.proof), true);
+      assert.equal(l.status, account === 1 ? 2 : l.status);
+      const cli = await runOut(["proof", "--state-dir", join(dir, "state"), "--account", String(account), "--epoch", String(epoch),
+        "--rpc", anvil.url, "--contract", address]);
+      assert.equal(cli.code, 0, cli.stderr);
+      const p = JSON.parse(cli.stdout);
+      assert.equal(p.verifiedOnChain, true);
+      assert.deepEqual([p.leaf, p.leafHash, p.proof, p.stateRoot], [api.leaf, api.leafHash, api.proof, api.stateRoot]);
+    }
+    // The latest closed epoch by default; errors name the problem.
+    const latest = (await request(nc, "risk.api.proof", { account: 5 })).data;
+    assert.ok(latest.epoch >= epoch);
+    const unknown = await request(nc, "risk.api.proof", { account: 999999, epoch });
+    assert.equal(unknown.headers.get("Nats-Service-Error-Code"), "404");
+    const open = await request(nc, "risk.api.proof", { account: 1, epoch: 1000000 });
+    assert.equal(open.headers.get("Nats-Service-Error-Code"), "404");
+    assert.match(open.data.error, /not closed yet/);
+    const bad = await request(nc, "risk.api.proof", { account: "x" });
+    assert.equal(bad.headers.get("Nats-Service-Error-Code"), "400");
+  });
+
+  test("the leaves published to stream EPOCHS rebuild the anchored root with OpenZeppelin's implementation", async () => {
+    const jsm = await nc.jetstreamManager();
+    const get = async (subj) => JSON.parse(new TextDecoder().decode((await jsm.streams.getMessage("EPOCHS", { last_by_subj: subj })).data));
+    for (const epoch of [1, 2, 3]) {
+      const s = await get(`vaultrisk.epoch.${epoch}.summary`);
+      const rows = [];
+      for (let k = 0; k < s.chunks; k++) rows.push(...(await get(`vaultrisk.epoch.${epoch}.leaves.${k}`)).leaves);
+      assert.equal(rows.length, ACCOUNTS);
+      const tree = StandardMerkleTree.of(rows.map((r) => [epoch, ...r]), LEAF);
+      const onChain = await contract.anchors(epoch);
+      assert.equal(tree.root, onChain.stateRoot);
+      const intents = s.intents.length ? StandardMerkleTree.of(s.intents.map((d) => [d]), ["bytes32"]).root : ZeroHash;
+      assert.equal(intents, onChain.intentsRoot);
+      const v = await runOut(["verify-epoch", "--epoch", String(epoch), "--nats", nats.url, "--rpc", anvil.url, "--contract", address]);
+      assert.equal(v.code, 0, v.stdout + v.stderr);
+      assert.match(v.stdout, /match the published summary/);
+    }
+  });
+
+  test("intents verify on-chain through verifyIntent, and are in their epoch's anchored intents root", async () => {
+    const jsm = await nc.jetstreamManager();
+    const m = await jsm.streams.getMessage("INTENTS", { seq: 1 });
+    const body = JSON.parse(new TextDecoder().decode(m.data));
+    const i = body.intent;
+    const tuple = [i.account, i.nonce, i.deadline, i.epoch, i.equity, i.maintenanceMargin, i.marketDigest];
+    assert.equal((await contract.verifyIntent(tuple, body.signature)).toLowerCase(), INTENT_SIGNER);
+    assert.equal(await contract.intentDigest(tuple), body.digest);
+    await waitUntil(async () => (await contract.lastEpoch()) >= BigInt(i.epoch), 10000, "the intent's epoch anchored");
+    const v = await runOut(["verify-intent", "--intent", "-", "--rpc", anvil.url, "--contract", address, "--state-dir", join(dir, "state")],
+      JSON.stringify(body));
+    assert.equal(v.code, 0, v.stdout + v.stderr);
+    assert.match(v.stdout, /included in epoch \d+'s anchored intents root: yes/);
+    // A tampered intent is refused.
+    const forged = { ...body, intent: { ...i, equity: String(BigInt(i.equity) + 1n) } };
+    const f = await runOut(["verify-intent", "--intent", "-", "--rpc", anvil.url, "--contract", address], JSON.stringify(forged));
+    assert.equal(f.code, 1);
+  });
+
+  test("chain down: epochs queue, survive kill -9, and are anchored in order once it returns", async () => {
+    const before = Number(await contract.lastEpoch());
+    const port = anvil.port;
+    await anvil.stop();  // dumps its state
+    // Epochs keep closing, with roots persisted, but cannot be anchored.
+    await waitUntil(async () => (await request(nc, "risk.api.health")).data.epochs.epochs_pending >= 2, 15000, "epochs queued");
+    await tick(78);
+    serve.kill9();
+    await sleep(300);
+    serve = await startServe({ url: nats.url, dir, market: join(book, "market.json"), extra: serveArgs });
+    await waitUntil(async () => (await request(nc, "risk.api.health")).data.epochs.epochs_pending >= 3, 15000, "still queued after restart");
+    const closed = (await request(nc, "risk.api.health")).data.epochs.last_closed_epoch;
+    assert.ok(closed > before + 2);
+    // Their roots are persisted (and published) without waiting for the chain.
+    await waitUntil(async () => summary(dir, closed) !== null, 5000, "roots of the queued epochs");
+    for (let e = before + 1; e <= closed; e++) assert.equal(summary(dir, e).anchor, null, `epoch ${e} not anchored while down`);
+    anvil = await startAnvil({ port, state: join(dir, "anvil-state.json") });
+    provider.destroy();
+    provider = new JsonRpcProvider(anvil.url, undefined, { staticNetwork: true, cacheTimeout: -1 });
+    contract = new Contract(address, artifact().abi, provider);
+    assert.equal(Number(await contract.lastEpoch()), before, "the chain came back with its state");
+    await waitUntil(async () => Number(await contract.lastEpoch()) >= closed, 30000, "the queue anchored");
+    const events = await contract.queryFilter(contract.filters.Anchored(), 0);
+    const epochs = events.map((e) => Number(e.args.epoch));
+    assert.deepEqual(epochs, epochs.map((_, i) => i + 1), "in order, none skipped, none twice");
+    for (const e of events) assert.equal(e.args.stateRoot, summary(dir, Number(e.args.epoch)).state_root);
+    assert.match(serve.log(), /closed epoch\(s\) from before the restart still to publish or anchor/);
+  });
+});

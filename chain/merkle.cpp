@@ -55,7 +55,16 @@ StandardMerkleTree::StandardMerkleTree(std::vector<Hash32> leaves) : leaf_count_
     tree_[len - 1 - i] = leaves[i];
     index_.emplace_back(leaves[i], len - 1 - i);
   }
-  for (std::size_t i = len - n; i-- > 0;) tree_[i] = hash_pair(tree_[2 * i + 1], tree_[2 * i + 2]);
+  // Internal nodes level by level from the deepest; a level's nodes are independent.
+  const std::size_t internal = len - n;
+  std::size_t first = 0;
+  while (2 * first + 1 < internal) first = 2 * first + 1;  // first index of the deepest internal level
+  for (;; first = (first - 1) / 2) {
+    const std::size_t last = std::min(2 * first + 1, internal);  // one past the level's end
+#pragma omp parallel for schedule(static) if (last - first > 4096)
+    for (std::size_t i = first; i < last; ++i) tree_[i] = hash_pair(tree_[2 * i + 1], tree_[2 * i + 2]);
+    if (first == 0) break;
+  }
 }
 
 std::vector<Hash32> StandardMerkleTree::proof(const Hash32& leaf) const {

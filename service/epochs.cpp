@@ -2,6 +2,7 @@
 #include "service/epochs.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -62,12 +63,23 @@ EpochTrees::EpochTrees(const EpochCapture& c) : epoch_(c.epoch), intents_(c.inte
   std::vector<std::size_t> order(c.account.size());
   for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
   std::sort(order.begin(), order.end(), [&](std::size_t x, std::size_t y) { return c.account[x] < c.account[y]; });
-  leaves_.reserve(order.size());
-  for (std::size_t i : order)
-    leaves_.push_back(chain::StateLeaf::from_values(c.epoch, c.account[i], c.equity[i], c.mm[i], c.im[i], c.status[i]));
-  leaf_hashes_.resize(leaves_.size());
+  leaves_.resize(order.size());
+  leaf_hashes_.resize(order.size());
+  // A margin that cannot be encoded is reported after the loop (no exception may leave it).
+  std::atomic<bool> bad{false};
 #pragma omp parallel for schedule(static)
-  for (std::size_t i = 0; i < leaves_.size(); ++i) leaf_hashes_[i] = leaves_[i].hash();
+  for (std::size_t k = 0; k < order.size(); ++k) {
+    const std::size_t i = order[k];
+    try {
+      leaves_[k] = chain::StateLeaf::from_values(c.epoch, c.account[i], c.equity[i], c.mm[i], c.im[i], c.status[i]);
+      leaf_hashes_[k] = leaves_[k].hash();
+    } catch (...) {
+      bad = true;
+    }
+  }
+  if (bad)
+    for (std::size_t i : order)  // names the first bad account
+      chain::StateLeaf::from_values(c.epoch, c.account[i], c.equity[i], c.mm[i], c.im[i], c.status[i]);
   if (!leaves_.empty()) {
     state_tree_.emplace(leaf_hashes_);
     state_root_ = state_tree_->root();

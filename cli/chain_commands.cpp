@@ -61,10 +61,11 @@ Exits 1 on any mismatch. Needs nothing from the service but NATS and the chain.
   --nats URL       NATS server (default nats://127.0.0.1:4222)
 )";
 
-constexpr const char* kVerifyIntentHelp = R"(Usage: vaultrisk verify-intent --intent FILE --rpc URL --contract ADDR [--state-dir DIR]
+constexpr const char* kVerifyIntentHelp = R"(Usage: vaultrisk verify-intent (--intent FILE | --seq N [--nats URL]) --rpc URL --contract ADDR [--state-dir DIR]
 
 Checks a liquidation intent as published on sequencer.intent.liquidation (the
-JSON body: intent, digest, signature, signer; FILE '-' reads stdin) on-chain: the
+JSON body: intent, digest, signature, signer; FILE '-' reads stdin; --seq N reads
+message N of the JetStream stream INTENTS instead) on-chain: the
 contract recomputes the EIP-712 digest and recovers the signer (verifyIntent).
 Exits 1 unless the recovered signer equals the body's signer and the digest
 matches. With --state-dir, also proves the intent is in its epoch's anchored
@@ -193,11 +194,23 @@ int cmd_verify_epoch(const std::vector<std::string>& argv) {
 
 int cmd_verify_intent(const std::vector<std::string>& argv) {
   if (wants_help(argv, kVerifyIntentHelp)) return 0;
-  Args args(argv, {"intent", "rpc", "contract", "state-dir"}, {});
-  const std::string path = args.require("intent");
+  Args args(argv, {"intent", "seq", "nats", "rpc", "contract", "state-dir"}, {});
+  if (args.get("intent").has_value() == args.get("seq").has_value()) throw usage_error("give one of --intent FILE or --seq N");
+  std::string path, text;
+  if (args.get("intent")) {
+    path = args.require("intent");
+    text = read_all(path);
+  } else {
+    const std::uint64_t seq = args.uint("seq", 0, true);
+    path = "stream INTENTS message " + std::to_string(seq);
+    service::NatsClient nats(args.get_or("nats", "nats://127.0.0.1:4222"), "vaultrisk-verify-intent");
+    const auto m = nats.js_get("INTENTS", seq);
+    if (!m) throw input_error(path + ": no such message");
+    text = *m;
+  }
   json body;
   try {
-    body = json::parse(read_all(path));
+    body = json::parse(text);
   } catch (const json::exception& e) {
     throw input_error(path + ": not JSON: " + e.what());
   }

@@ -161,6 +161,17 @@ std::optional<std::string> NatsClient::js_get_last(const std::string& stream, co
   return body;
 }
 
+std::optional<std::string> NatsClient::js_get(const std::string& stream, std::uint64_t seq) {
+  natsMsg* m = nullptr;
+  jsErrCode jerr = static_cast<jsErrCode>(0);
+  const natsStatus s = js_GetMsg(&m, js_, stream.c_str(), seq, nullptr, &jerr);
+  if (s == NATS_NOT_FOUND || jerr == JSNoMessageFoundErr) return std::nullopt;
+  nats_check(s, "read message " + std::to_string(seq) + " of stream " + stream);
+  std::string body(natsMsg_GetData(m), static_cast<std::size_t>(natsMsg_GetDataLength(m)));
+  natsMsg_Destroy(m);
+  return body;
+}
+
 void NatsClient::pull_subscribe(const std::string& stream, const std::string& subject, const std::string& durable,
                                 std::uint64_t start_seq) {
   jsErrCode derr = static_cast<jsErrCode>(0);

@@ -153,6 +153,8 @@ describe("epochs anchored on a real chain", () => {
       JSON.stringify(body));
     assert.equal(v.code, 0, v.stdout + v.stderr);
     assert.match(v.stdout, /included in epoch \d+'s anchored intents root: yes/);
+    const bySeq = await runOut(["verify-intent", "--seq", "1", "--nats", nats.url, "--rpc", anvil.url, "--contract", address]);
+    assert.equal(bySeq.code, 0, bySeq.stdout + bySeq.stderr);
     // A tampered intent is refused.
     const forged = { ...body, intent: { ...i, equity: String(BigInt(i.equity) + 1n) } };
     const f = await runOut(["verify-intent", "--intent", "-", "--rpc", anvil.url, "--contract", address], JSON.stringify(forged));

@@ -157,7 +157,14 @@ TxReceipt deploy_anchor(JsonRpcClient& rpc, const Signer& deployer, const Addres
   return send_transaction(rpc, deployer, std::nullopt, code);
 }
 
-std::uint64_t AnchorClient::last_epoch() { return u64_of(word_at(rpc_.eth_call(contract_, call_data("lastEpoch()")), 0, "lastEpoch")); }
+std::uint64_t AnchorClient::last_epoch() {
+  const Bytes r = rpc_.eth_call(contract_, call_data("lastEpoch()"));
+  if (r.empty())
+    throw rpc_error("no contract answers at " + to_hex(contract_) + " on " + rpc_.url() +
+                        ": is it the address deploy-anchor printed, on this chain?",
+                    0, {});
+  return u64_of(word_at(r, 0, "lastEpoch"));
+}
 
 Address AnchorClient::poster() { return address_of(word_at(rpc_.eth_call(contract_, call_data("poster()")), 0, "poster")); }
 

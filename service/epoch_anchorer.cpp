@@ -40,6 +40,7 @@ void EpochAnchorer::start(std::uint64_t open_epoch) {
   metrics_.epochs_pending(static_cast<double>(queue_.size()));
   metrics_.last_anchored_epoch(static_cast<double>(last_anchored_));
   thread_ = std::thread([this] { loop(); });
+  proof_thread_ = std::thread([this] { proof_loop(); });
 }
 
 void EpochAnchorer::closed(EpochCapture capture) {
@@ -56,16 +57,36 @@ void EpochAnchorer::closed(EpochCapture capture) {
 
 void EpochAnchorer::request_proof(std::string reply, std::string body) {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    std::lock_guard<std::mutex> lock(proof_mu_);
     proofs_.emplace_back(std::move(reply), std::move(body));
   }
-  cv_.notify_one();
+  proof_cv_.notify_one();
 }
 
 void EpochAnchorer::stop() {
-  stop_ = true;
+  {
+    // Under each lock, so that neither thread misses the wake-up between its check and its wait.
+    std::lock_guard<std::mutex> a(mu_);
+    std::lock_guard<std::mutex> b(proof_mu_);
+    stop_ = true;
+  }
   cv_.notify_one();
+  proof_cv_.notify_one();
   if (thread_.joinable()) thread_.join();
+  if (proof_thread_.joinable()) proof_thread_.join();
+}
+
+void EpochAnchorer::proof_loop() {
+  while (true) {
+    std::deque<std::pair<std::string, std::string>> batch;
+    {
+      std::unique_lock<std::mutex> lock(proof_mu_);
+      proof_cv_.wait(lock, [&] { return stop_ || !proofs_.empty(); });
+      if (stop_) return;
+      batch.swap(proofs_);
+    }
+    for (const auto& [reply, body] : batch) serve_proof(reply, body);
+  }
 }
 
 json EpochAnchorer::status() const {
@@ -77,15 +98,9 @@ json EpochAnchorer::status() const {
           {"last_error", last_error_}};
 }
 
-std::shared_ptr<const EpochTrees> EpochAnchorer::trees(std::uint64_t epoch) {
+std::shared_ptr<const EpochTrees> EpochAnchorer::proof_trees(std::uint64_t epoch) {
   if (auto it = cache_.find(epoch); it != cache_.end()) return it->second;
-  std::optional<EpochCapture> c;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (auto it = fresh_.find(epoch); it != fresh_.end()) c = it->second;
-  }
-  if (!c) c = store_.read_capture(epoch);
-  auto t = std::make_shared<const EpochTrees>(*c);
+  auto t = std::make_shared<const EpochTrees>(store_.read_capture(epoch));  // durable before the epoch closed
   cache_[epoch] = t;
   while (cache_.size() > 2) cache_.erase(cache_.begin());  // keep the newest two
   return t;
@@ -93,22 +108,22 @@ std::shared_ptr<const EpochTrees> EpochAnchorer::trees(std::uint64_t epoch) {
 
 json EpochAnchorer::prepare(std::uint64_t e) {
   std::optional<json> s = store_.summary(e);
-  std::shared_ptr<const EpochTrees> t;
-  if (!s) {
-    const auto t0 = std::chrono::steady_clock::now();
-    t = trees(e);
-    std::optional<EpochCapture> c;
-    json intents = json::array();
-    for (const auto& d : t->intents()) intents.push_back(chain::to_hex(d));
-    const EpochCapture* cap = nullptr;
+  std::optional<EpochCapture> cap;
+  std::unique_ptr<const EpochTrees> t;
+  auto load = [&] {  // the capture handed over in memory, else the durable one
+    if (t) return;
     {
       std::lock_guard<std::mutex> lock(mu_);
-      if (auto it = fresh_.find(e); it != fresh_.end()) cap = &it->second;
+      if (auto it = fresh_.find(e); it != fresh_.end()) cap = std::move(it->second), fresh_.erase(it);
     }
-    if (!cap) {
-      c = store_.read_capture(e);
-      cap = &*c;
-    }
+    if (!cap) cap = store_.read_capture(e);
+    t = std::make_unique<const EpochTrees>(*cap);
+  };
+  if (!s) {
+    const auto t0 = std::chrono::steady_clock::now();
+    load();
+    json intents = json::array();
+    for (const auto& d : t->intents()) intents.push_back(chain::to_hex(d));
     s = json{{"epoch", e},
              {"started_ms", cap->started_ms},
              {"closed_ms", cap->closed_ms},
@@ -125,7 +140,7 @@ json EpochAnchorer::prepare(std::uint64_t e) {
          " ms)");
   }
   if (!s->value("published", false)) {
-    if (!t) t = trees(e);
+    load();
     const auto& leaves = t->leaves();
     const std::size_t chunks = (leaves.size() + kLeavesPerChunk - 1) / kLeavesPerChunk;
     for (std::size_t k = 0; k < chunks; ++k) {
@@ -152,6 +167,19 @@ void EpochAnchorer::anchor(std::uint64_t e, json summary) {
 
   chain::JsonRpcClient rpc(settings_.rpc_url, chain::RpcOptions{settings_.rpc_timeout_ms, 1, 200});
   chain::AnchorClient client(rpc, settings_.contract);
+  if (!chain_checked_) {
+    client.last_epoch();  // names a wrong address clearly
+    const std::uint64_t id = rpc.chain_id();
+    if (id != settings_.chain_id)
+      log_("warning: intents are signed for chainId " + std::to_string(settings_.chain_id) + " but " + settings_.rpc_url +
+           " is chain " + std::to_string(id) + ": verifyIntent there will not recover the signer (set --chain-id " +
+           std::to_string(id) + ")");
+    const chain::Address poster = client.poster();
+    if (poster != settings_.poster->address())
+      throw logic_error("the contract's poster is " + chain::to_hex(poster) + ", not this service's " +
+                        chain::to_hex(settings_.poster->address()) + " (--poster-key): it cannot anchor there");
+    chain_checked_ = true;
+  }
   const chain::Hash32 state_root = chain::hash_from_hex((*s)["state_root"].get<std::string>());
   const chain::Hash32 intents_root = chain::hash_from_hex((*s)["intents_root"].get<std::string>());
   const std::uint32_t count = (*s)["account_count"].get<std::uint32_t>();
@@ -200,20 +228,17 @@ void EpochAnchorer::loop() {
     return false;
   };
   while (!stop_) {
-    std::deque<std::pair<std::string, std::string>> proofs;
     std::vector<std::uint64_t> queued;
     bool due = false;
     {
       std::unique_lock<std::mutex> lock(mu_);
       cv_.wait_until(lock, std::max(retry_at, SteadyClock::now() + std::chrono::milliseconds(10)), [&] {
-        return stop_ || !proofs_.empty() || (!queue_.empty() && SteadyClock::now() >= retry_at) ||
+        return stop_ || (!queue_.empty() && SteadyClock::now() >= retry_at) ||
                (SteadyClock::now() >= prepare_retry_at && unprepared());
       });
-      proofs.swap(proofs_);
       queued.assign(queue_.begin(), queue_.end());
       due = SteadyClock::now() >= retry_at;
     }
-    for (const auto& [reply, body] : proofs) serve_proof(reply, body);
     if (queued.empty() || stop_) continue;
     bool preparing = true;
     try {
@@ -230,7 +255,6 @@ void EpochAnchorer::loop() {
       std::lock_guard<std::mutex> lock(mu_);
       for (std::size_t n = chain ? 1 : queued.size(); n-- > 0;) {
         prepared_.erase(queue_.front());
-        fresh_.erase(queue_.front());
         queue_.pop_front();
       }
       metrics_.epochs_pending(static_cast<double>(queue_.size()));
@@ -283,7 +307,7 @@ void EpochAnchorer::serve_proof(const std::string& reply, const std::string& bod
     if (!epoch) epoch = last_closed;
     if (*epoch == 0 || *epoch > last_closed)
       return fail(404, "epoch " + std::to_string(*epoch) + " is not closed yet (last closed: " + std::to_string(last_closed) + ")");
-    const auto t = trees(*epoch);
+    const auto t = proof_trees(*epoch);
     auto p = t->account_proof(*account);
     if (!p) return fail(404, "account " + std::to_string(*account) + " was not in the book at epoch " + std::to_string(*epoch));
     const auto s = store_.summary(*epoch);

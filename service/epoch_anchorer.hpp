@@ -3,7 +3,8 @@
 // leaves to JetStream EPOCHS, anchor the roots on-chain. Strictly in epoch order;
 // an epoch that cannot be anchored (chain down) holds back the ones after it, and
 // everything not yet done is picked up again after a restart from the state dir.
-// Also answers risk.api.proof.
+// Also answers risk.api.proof, on a second thread so that a slow chain never
+// delays a proof.
 #pragma once
 
 #include <atomic>
@@ -32,6 +33,7 @@ struct AnchorSettings {
   std::string rpc_url;  // empty: publish epochs, anchor none (they stay queued in the state dir)
   chain::Address contract{};
   std::shared_ptr<const chain::Signer> poster;
+  std::uint64_t chain_id = 31337;  // the intents' EIP-712 domain: checked against the chain's
   int rpc_timeout_ms = 5000;
   int receipt_timeout_ms = 30000;
 };
@@ -56,11 +58,12 @@ class EpochAnchorer {
 
  private:
   void loop();
+  void proof_loop();
   // Builds and persists the roots, then publishes the leaves; returns the summary.
   nlohmann::json prepare(std::uint64_t epoch);
   // Sends the anchor transaction (or finds it already on-chain) and records it.
   void anchor(std::uint64_t epoch, nlohmann::json summary);
-  std::shared_ptr<const EpochTrees> trees(std::uint64_t epoch);
+  std::shared_ptr<const EpochTrees> proof_trees(std::uint64_t epoch);  // proof thread
   void serve_proof(const std::string& reply, const std::string& body);
   void failed(const std::string& what);
 
@@ -74,16 +77,21 @@ class EpochAnchorer {
   std::condition_variable cv_;
   std::deque<std::uint64_t> queue_;
   std::map<std::uint64_t, EpochCapture> fresh_;  // captures handed over in memory
-  std::deque<std::pair<std::string, std::string>> proofs_;
   std::uint64_t last_closed_ = 0, last_anchored_ = 0;
   std::string last_error_;
   std::atomic<bool> stop_{false};
-  std::thread thread_;
+  std::thread thread_, proof_thread_;
 
-  // Worker-thread only.
-  std::map<std::uint64_t, std::shared_ptr<const EpochTrees>> cache_;  // the two most recent used
-  std::map<std::uint64_t, nlohmann::json> prepared_;                  // summaries of queued epochs
+  // Pipeline thread only.
+  std::map<std::uint64_t, nlohmann::json> prepared_;  // summaries of queued epochs
   int failures_ = 0;
+  bool chain_checked_ = false;
+
+  // Proof thread.
+  std::mutex proof_mu_;
+  std::condition_variable proof_cv_;
+  std::deque<std::pair<std::string, std::string>> proofs_;
+  std::map<std::uint64_t, std::shared_ptr<const EpochTrees>> cache_;  // the two newest epochs asked for
 };
 
 }  // namespace vaultrisk::service

@@ -763,6 +763,7 @@ int Service::run(std::atomic<bool>& stop) {
                   ? std::make_shared<const chain::Signer>(chain::read_key_file(cfg_.signing_key_file))
                   : std::make_shared<const chain::Signer>(chain::read_key_file(cfg_.poster_key_file));
   as.rpc_timeout_ms = cfg_.rpc_timeout_ms;
+  as.chain_id = cfg_.chain_id;
   if (!as.rpc_url.empty() && as.contract == chain::Address{})
     throw input_error("--rpc needs --contract: the anchor contract's address (vaultrisk deploy-anchor prints it)");
   anchorer_ = std::make_unique<EpochAnchorer>(epochs_, *nats_, metrics_, as, [this](const std::string& m) { log("%s", m.c_str()); });

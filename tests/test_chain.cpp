@@ -6,6 +6,7 @@
 
 #include "chain/abi_word.hpp"
 #include "chain/anchor_client.hpp"
+#include "chain/json_rpc.hpp"
 #include "chain/eip712.hpp"
 #include "chain/keccak.hpp"
 #include "chain/merkle.hpp"
@@ -205,4 +206,19 @@ TEST(AnchorClient, RevertReasonsAreDecoded) {
   EXPECT_EQ(describe_revert({}), "reverted without a reason");
   // Function selectors as solc computes them.
   EXPECT_EQ(to_hex(selector("transfer(address,uint256)")), "0xa9059cbb");
+}
+
+TEST(JsonRpc, UnreachableNodesAndBadUrlsAreReportedNotRetriedForever) {
+  EXPECT_THROW(JsonRpcClient("ftp://127.0.0.1:1"), input_error);
+  JsonRpcClient rpc("http://127.0.0.1:1", RpcOptions{200, 1, 10});  // nothing listens on port 1
+  try {
+    rpc.chain_id();
+    FAIL();
+  } catch (const unavailable_error& e) {
+    EXPECT_NE(std::string(e.what()).find("after 2 attempts"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(quantity(nlohmann::json("0x1a"), "x"), 26u);
+  EXPECT_EQ(to_quantity(26), "0x1a");
+  EXPECT_THROW(quantity(nlohmann::json("26"), "x"), input_error);
+  EXPECT_THROW(quantity(nlohmann::json(26), "x"), input_error);
 }

@@ -190,3 +190,34 @@ describe("epochs anchored on a real chain", () => {
     assert.match(serve.log(), /closed epoch\(s\) from before the restart still to publish or anchor/);
   });
 });
+
+describe("a service that may not anchor", () => {
+  test("a poster key that is not the contract's poster anchors nothing, says why, and keeps the epochs queued", async () => {
+    const dir = tempDir();
+    const book = writeBook(dir);
+    writeFileSync(join(dir, "deployer.key"), ANVIL_KEYS[0] + "\n");
+    writeFileSync(join(dir, "other.key"), ANVIL_KEYS[1] + "\n");
+    const nats = await startNats(dir);
+    const anvil = await startAnvil();
+    let serve;
+    try {
+      const d = await runOut(["deploy-anchor", "--rpc", anvil.url, "--key", join(dir, "deployer.key")]);
+      const address = JSON.parse(d.stdout).contract;
+      serve = await startServe({ url: nats.url, dir, book, market: join(book, "market.json"),
+        extra: ["--rpc", anvil.url, "--contract", address, "--poster-key", join(dir, "other.key"), "--epoch-seconds", "1"] });
+      const nc = await natsConnect(nats.url);
+      await waitUntil(async () => (await request(nc, "risk.api.health")).data.epochs.epochs_pending >= 2, 15000, "epochs queued");
+      const h = (await request(nc, "risk.api.health")).data.epochs;
+      assert.match(h.last_error, /the contract's poster is 0xf39f.*not this service's 0x7099/i);
+      const provider = new JsonRpcProvider(anvil.url, undefined, { staticNetwork: true });
+      assert.equal(await new Contract(address, artifact().abi, provider).lastEpoch(), 0n);
+      provider.destroy();
+      await nc.close();
+    } finally {
+      await serve?.stop();
+      await anvil.stop();
+      nats.stop();
+      cleanup(dir);
+    }
+  });
+});

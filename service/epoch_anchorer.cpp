@@ -161,9 +161,8 @@ json EpochAnchorer::prepare(std::uint64_t e) {
   return *s;
 }
 
-void EpochAnchorer::anchor(std::uint64_t e, json summary) {
-  json* s = &summary;
-  if (!(*s)["anchor"].is_null()) return;
+void EpochAnchorer::anchor(std::uint64_t e, json s) {
+  if (!s["anchor"].is_null()) return;
 
   chain::JsonRpcClient rpc(settings_.rpc_url, chain::RpcOptions{settings_.rpc_timeout_ms, 1, 200});
   chain::AnchorClient client(rpc, settings_.contract);
@@ -180,13 +179,16 @@ void EpochAnchorer::anchor(std::uint64_t e, json summary) {
                         chain::to_hex(settings_.poster->address()) + " (--poster-key): it cannot anchor there");
     chain_checked_ = true;
   }
-  const chain::Hash32 state_root = chain::hash_from_hex((*s)["state_root"].get<std::string>());
-  const chain::Hash32 intents_root = chain::hash_from_hex((*s)["intents_root"].get<std::string>());
-  const std::uint32_t count = (*s)["account_count"].get<std::uint32_t>();
+  const chain::Hash32 state_root = chain::hash_from_hex(s["state_root"].get<std::string>());
+  const chain::Hash32 intents_root = chain::hash_from_hex(s["intents_root"].get<std::string>());
+  const std::uint32_t count = s["account_count"].get<std::uint32_t>();
   json anchor;
   if (client.last_epoch() >= e) {
     // Sent before a crash, or by someone else: accept it only if it is ours.
     const chain::AnchorRecord r = client.anchor_of(e);
+    if (!r.anchored_at)
+      throw logic_error("epoch " + std::to_string(e) + " was skipped on " + chain::to_hex(settings_.contract) +
+                        ": a later epoch is anchored there already; this state dir and that contract disagree");
     if (r.state_root != state_root || r.intents_root != intents_root)
       throw logic_error("epoch " + std::to_string(e) + " is already anchored on " + chain::to_hex(settings_.contract) +
                         " with other roots (state " + chain::to_hex(r.state_root) +
@@ -200,8 +202,8 @@ void EpochAnchorer::anchor(std::uint64_t e, json summary) {
     log_("epoch " + std::to_string(e) + " anchored: tx " + chain::to_hex(r.tx_hash) + ", block " + std::to_string(r.block) +
          ", gas " + std::to_string(r.gas_used));
   }
-  (*s)["anchor"] = anchor;
-  store_.write_summary(e, *s);
+  s["anchor"] = anchor;
+  store_.write_summary(e, s);
   {
     std::lock_guard<std::mutex> lock(mu_);
     last_anchored_ = std::max(last_anchored_, e);

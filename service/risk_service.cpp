@@ -559,7 +559,7 @@ void Service::maybe_snapshot(bool force) {
 void Service::maybe_roll_epoch() {
   const std::int64_t now = now_ms();
   if (now - epoch_started_ms_ < cfg_.epoch_seconds * 1000) return;
-  if (!engine_) {
+  if (!engine_ || need_full_) {
     // Anchoring a state nobody valued would attest to nothing: the epoch stays open.
     if (!epoch_waiting_logged_) log("epoch %llu stays open until the book can be valued", static_cast<unsigned long long>(epoch_));
     epoch_waiting_logged_ = true;

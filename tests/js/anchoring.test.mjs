@@ -79,6 +79,8 @@ describe("epochs anchored on a real chain", () => {
     const events = await contract.queryFilter(contract.filters.Anchored(), 0);
     const epochs = events.map((e) => Number(e.args.epoch));
     assert.deepEqual(epochs, epochs.map((_, i) => i + 1), "epochs 1, 2, 3, ... with none skipped");
+    // The receipt is recorded in the summary just after the chain has the epoch.
+    await waitUntil(async () => events.every((e) => summary(dir, Number(e.args.epoch))?.anchor), 5000, "receipts recorded");
     for (const e of events) {
       const s = summary(dir, Number(e.args.epoch));
       assert.equal(e.args.stateRoot, s.state_root);
@@ -95,7 +97,8 @@ describe("epochs anchored on a real chain", () => {
 
   test("risk.api.proof and `vaultrisk proof` give the same proof, and the contract verifies it", async () => {
     const epoch = 2;
-    for (const account of [1, 2, 3, 57, 199, ACCOUNTS]) {
+    const random = Array.from({ length: 6 }, () => 1 + Math.floor(Math.random() * ACCOUNTS));
+    for (const account of [1, 2, ACCOUNTS, ...random]) {
       const api = (await request(nc, "risk.api.proof", { account, epoch })).data;
       assert.equal(api.epoch, epoch);
       assert.equal(await contract.verifyAccount(epoch, api.leafHash, api.proof), true, `account ${account}`);
@@ -188,6 +191,41 @@ describe("epochs anchored on a real chain", () => {
     assert.deepEqual(epochs, epochs.map((_, i) => i + 1), "in order, none skipped, none twice");
     for (const e of events) assert.equal(e.args.stateRoot, summary(dir, Number(e.args.epoch)).state_root);
     assert.match(serve.log(), /closed epoch\(s\) from before the restart still to publish or anchor/);
+  });
+});
+
+describe("bad input to the on-chain commands", () => {
+  test("is named, with exit code 1, and nothing sent", async () => {
+    const dir = tempDir();
+    try {
+      writeFileSync(join(dir, "k.key"), ANVIL_KEYS[0] + "\n");
+      const rpcDown = await runOut(["deploy-anchor", "--rpc", "http://127.0.0.1:1", "--key", join(dir, "k.key")]);
+      assert.equal(rpcDown.code, 1);
+      assert.match(rpcDown.stderr, /JSON-RPC http:\/\/127\.0\.0\.1:1: .*after 3 attempts/);
+      const noState = await runOut(["proof", "--state-dir", join(dir, "nope"), "--account", "1"]);
+      assert.equal(noState.code, 1);
+      assert.match(noState.stderr, /nope: no epochs\/ here/);
+      mkdirSync(join(dir, "state", "epochs"), { recursive: true });
+      const noEpoch = await runOut(["proof", "--state-dir", join(dir, "state"), "--account", "1", "--epoch", "4"]);
+      assert.equal(noEpoch.code, 1);
+      assert.match(noEpoch.stderr, /epochs\/4\.capture: no such epoch/);
+      writeFileSync(join(dir, "state", "epochs", "4.capture"), "VREPOCH1 truncated");
+      const damaged = await runOut(["proof", "--state-dir", join(dir, "state"), "--account", "1", "--epoch", "4"]);
+      assert.equal(damaged.code, 1);
+      assert.match(damaged.stderr, /4\.capture: truncated epoch capture/);
+      const usage = await runOut(["proof", "--state-dir", join(dir, "state")]);
+      assert.equal(usage.code, 2);
+      writeFileSync(join(dir, "intent.json"), JSON.stringify({ intent: { account: "1" }, digest: "0x00", signature: "0x00", signer: "0x00" }));
+      const badIntent = await runOut(["verify-intent", "--intent", join(dir, "intent.json"), "--rpc", "http://127.0.0.1:1",
+        "--contract", "0x5fbdb2315678afecb367f032d93f642f64180aa3"]);
+      assert.equal(badIntent.code, 1);
+      assert.match(badIntent.stderr, /intent\.nonce: missing or not a string/);
+      const notJson = await runOut(["verify-intent", "--intent", "-", "--rpc", "http://127.0.0.1:1", "--contract", "0x5fbdb2315678afecb367f032d93f642f64180aa3"], "{");
+      assert.equal(notJson.code, 1);
+      assert.match(notJson.stderr, /-: not JSON/);
+    } finally {
+      cleanup(dir);
+    }
   });
 });
 

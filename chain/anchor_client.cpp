@@ -79,13 +79,7 @@ Bytes encode_verify_account_call(std::uint64_t epoch, const Hash32& leaf, const 
 Bytes encode_verify_intent_call(const EncodedIntent& in, const Signature& sig) {
   Bytes d = call_data("verifyIntent((uint256,uint64,uint64,uint64,int256,uint256,bytes32),bytes)");
   // The intent tuple is static: encoded in place. Then the offset of `signature`.
-  append(d, Word::from_u64(in.account));
-  append(d, Word::from_u64(in.nonce));
-  append(d, Word::from_u64(in.deadline));
-  append(d, Word::from_u64(in.epoch));
-  append(d, in.equity);
-  append(d, in.maintenance_margin);
-  append(d, Word::from_bytes32(in.market_digest));
+  in.append_words(d);
   append(d, Word::from_u64(8 * 32));
   append(d, Word::from_u64(sig.size()));
   Bytes padded(sig.begin(), sig.end());

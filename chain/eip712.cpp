@@ -59,16 +59,20 @@ EncodedIntent parse_intent_json(std::string_view text) {
 
 Hash32 struct_hash(const LiquidationIntent& i) { return struct_hash(EncodedIntent::from(i)); }
 
+void EncodedIntent::append_words(Bytes& out) const {
+  append(out, Word::from_u64(account));
+  append(out, Word::from_u64(nonce));
+  append(out, Word::from_u64(deadline));
+  append(out, Word::from_u64(epoch));
+  append(out, equity);
+  append(out, maintenance_margin);
+  append(out, Word::from_bytes32(market_digest));
+}
+
 Hash32 struct_hash(const EncodedIntent& i) {
   Bytes enc;
   append(enc, Word::from_bytes32(keccak256(kLiquidationIntentType)));
-  append(enc, Word::from_u64(i.account));
-  append(enc, Word::from_u64(i.nonce));
-  append(enc, Word::from_u64(i.deadline));
-  append(enc, Word::from_u64(i.epoch));
-  append(enc, i.equity);
-  append(enc, i.maintenance_margin);
-  append(enc, Word::from_bytes32(i.market_digest));
+  i.append_words(enc);
   return keccak256(enc);
 }
 

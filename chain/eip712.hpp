@@ -37,6 +37,9 @@ struct EncodedIntent {
   Hash32 market_digest{};
   // Throws input_error when maintenanceMargin is negative or a value does not fit.
   static EncodedIntent from(const LiquidationIntent& i);
+  // Appends the seven fields as ABI words, in type order: the struct hash's input
+  // after the type hash, and the static tuple of a contract call.
+  void append_words(Bytes& out) const;
 };
 
 // The published body's "intent" object (SPEC §6: integers as decimal strings, hashes

@@ -125,6 +125,9 @@ class Service {
   // per account on the hot path); rebuilt from the maps whenever the book changes.
   std::vector<std::uint8_t> status_at_;    // 3 = never evaluated
   std::vector<std::int64_t> deadline_at_;  // 0 = no live intent
+  // Positions grouped by account (offsets into positions_by_account_), for the API.
+  std::vector<std::size_t> account_pos_begin_;
+  std::vector<std::int32_t> positions_by_account_;
   std::uint64_t vault_seq_ = 0;
   std::uint64_t next_nonce_ = 0;
   std::uint64_t nonce_ceiling_ = 0;  // nonces below this are reserved durably
@@ -276,6 +279,16 @@ void Service::rebuild_engine() {
   for (std::size_t a = 0; a < book.account_count(); ++a) {
     if (auto it = published_.find(book.account_id[a]); it != published_.end()) status_at_[a] = it->second;
     if (auto it = intent_deadline_.find(book.account_id[a]); it != intent_deadline_.end()) deadline_at_[a] = it->second;
+  }
+  // Counting sort of the positions by account: risk.api.account reads one account's.
+  account_pos_begin_.assign(book.account_count() + 1, 0);
+  for (std::int32_t a : book.pos_account) ++account_pos_begin_[static_cast<std::size_t>(a) + 1];
+  for (std::size_t a = 0; a < book.account_count(); ++a) account_pos_begin_[a + 1] += account_pos_begin_[a];
+  positions_by_account_.resize(book.position_count());
+  {
+    std::vector<std::size_t> next(account_pos_begin_.begin(), account_pos_begin_.end() - 1);
+    for (std::size_t p = 0; p < book.position_count(); ++p)
+      positions_by_account_[next[static_cast<std::size_t>(book.pos_account[p])]++] = static_cast<std::int32_t>(p);
   }
   auto engine = std::make_unique<Engine>(book, methodology_, cfg_.device);
   Market m;
@@ -655,8 +668,9 @@ void Service::serve_api(const ApiRequest& r) {
     const std::string& u = book.underlyings[b.underlying[k]];
     const UnderlyingMethodology& meth = methodology_.for_underlying(u);
     std::vector<double> pnl(meth.scenarios.size(), 0.0);
-    for (std::size_t p = 0; p < book.position_count(); ++p) {
-      if (book.pos_account[p] != a || book.underlying[book.pos_instrument[p]] != b.underlying[k]) continue;
+    for (std::size_t i = account_pos_begin_[static_cast<std::size_t>(a)]; i < account_pos_begin_[static_cast<std::size_t>(a) + 1]; ++i) {
+      const std::size_t p = static_cast<std::size_t>(positions_by_account_[i]);
+      if (book.underlying[book.pos_instrument[p]] != b.underlying[k]) continue;
       const std::vector<double> row = engine_->scenario_row(book.pos_instrument[p]);
       for (std::size_t j = 0; j < pnl.size(); ++j) pnl[j] += book.pos_quantity[p] * row[j];
     }

@@ -169,8 +169,25 @@ Applied VaultState::apply(const VaultEvent& e) {
       apply_trade(e);
       break;
   }
-  seen_.insert(e.id);
+  mark_seen(e.id);
   return Applied::applied;
+}
+
+void VaultState::mark_seen(const std::string& id) {
+  if (!seen_.insert(id).second) return;
+  seen_order_.push_back(id);
+  while (seen_order_.size() > seen_window_) {
+    seen_.erase(seen_order_.front());
+    seen_order_.pop_front();
+  }
+}
+
+void VaultState::set_seen_window(std::size_t n) {
+  seen_window_ = std::max<std::size_t>(n, 1);
+  while (seen_order_.size() > seen_window_) {
+    seen_.erase(seen_order_.front());
+    seen_order_.pop_front();
+  }
 }
 
 void VaultState::apply_trade(const VaultEvent& e) {

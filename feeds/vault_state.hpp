@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -40,12 +41,21 @@ class VaultState {
   // before is a no-op (idempotence across redeliveries and republishing).
   Applied apply(const VaultEvent& e);
 
+  // Ids are remembered for the last `kSeenWindow` applied events, oldest first.
+  // Redelivery after a restart is caught by the stream sequence anyway (the
+  // service acks anything at or below the sequence it recorded), and JetStream
+  // drops a republished Nats-Msg-Id within its duplicate window; this window
+  // catches a producer that republishes an event much later, without growing
+  // for ever.
+  static constexpr std::size_t kSeenWindow = 1'000'000;
+  void set_seen_window(std::size_t n);
+
   const Book& book() const { return book_; }
   // True when instruments or positions changed since the last call (the engine
   // must lay the book out again); cash-only changes leave it false.
   bool take_structural_change();
-  const std::unordered_set<std::string>& seen_ids() const { return seen_; }
-  void mark_seen(const std::string& id) { seen_.insert(id); }
+  const std::deque<std::string>& seen_ids() const { return seen_order_; }  // oldest first
+  void mark_seen(const std::string& id);
 
  std::int32_t account_index(std::uint64_t id) const;  // -1 when unknown
   std::int32_t instrument_index(const std::string& id) const;
@@ -59,6 +69,8 @@ class VaultState {
   std::unordered_map<std::uint64_t, std::int32_t> acct_;
   std::unordered_map<std::uint64_t, std::size_t> pos_;  // (account << 32 | instrument) -> position
   std::unordered_set<std::string> seen_;
+  std::deque<std::string> seen_order_;
+  std::size_t seen_window_ = kSeenWindow;
   bool structural_ = false;
 };
 

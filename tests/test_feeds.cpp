@@ -175,3 +175,19 @@ TEST(VaultEvents, DuplicatesAreNoOpsAndBadEventsChangeNothing) {
     }
   }
 }
+
+TEST(VaultEvents, SeenIdsAreAWindowOfTheNewest) {
+  VaultState s;
+  s.set_seen_window(3);
+  s.apply(ev("vault.event.deposit.1", R"({"id":"a","account":1,"amount":1})"));
+  for (const char* id : {"b", "c", "d"})
+    s.apply(ev("vault.event.deposit.1", std::string(R"({"id":")") + id + R"(","account":1,"amount":1})"));
+  EXPECT_EQ(std::vector<std::string>(s.seen_ids().begin(), s.seen_ids().end()), (std::vector<std::string>{"b", "c", "d"}));
+  EXPECT_EQ(s.apply(ev("vault.event.deposit.1", R"({"id":"d","account":1,"amount":1})")), Applied::duplicate);
+  EXPECT_EQ(s.book().cash[0], 4);
+  // Restored in order (as from a snapshot), the window keeps the newest.
+  VaultState r;
+  r.set_seen_window(2);
+  for (const auto& id : s.seen_ids()) r.mark_seen(id);
+  EXPECT_EQ(std::vector<std::string>(r.seen_ids().begin(), r.seen_ids().end()), (std::vector<std::string>{"c", "d"}));
+}

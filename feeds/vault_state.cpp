@@ -209,6 +209,7 @@ void VaultState::apply_trade(const VaultEvent& e) {
     return;
   }
   const std::size_t p = it->second;
+  structural_ = true;  // a quantity or entry changed: the engine's layout holds both
   double& q = book_.pos_quantity[p];
   if (!perp) {
     book_.cash[a] -= e.quantity * e.price;

@@ -51,8 +51,9 @@ class VaultState {
   void set_seen_window(std::size_t n);
 
   const Book& book() const { return book_; }
-  // True when instruments or positions changed since the last call (the engine
-  // must lay the book out again); cash-only changes leave it false.
+  // True when instruments, accounts or positions changed since the last call (the
+  // engine must lay the book out again); deposits and withdrawals to existing
+  // accounts change only cash and leave it false (Engine::update_cash suffices).
   bool take_structural_change();
   const std::deque<std::string>& seen_ids() const { return seen_order_; }  // oldest first
   void mark_seen(const std::string& id);

@@ -25,6 +25,8 @@ class Backend {
   // Blocks / accounts of one underlying, or all of them when underlying < 0.
   virtual void aggregate_blocks(std::int32_t underlying) = 0;
   virtual void aggregate_accounts(std::int32_t underlying) = 0;
+  // Replaces every account's cash (file order; as many as the layout has).
+  virtual void set_cash(const std::vector<double>& cash) = 0;
   virtual void synchronize() = 0;
 
   virtual void download(InstrumentTable& out) = 0;

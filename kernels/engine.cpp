@@ -278,6 +278,17 @@ bool Engine::update_underlying(const std::string& underlying, const UnderlyingMa
   return true;
 }
 
+void Engine::update_cash(const std::vector<double>& cash) {
+  VR_EXPECTS(!current_.empty(), "update_cash() after a first revalue()");
+  VR_EXPECTS(static_cast<std::int64_t>(cash.size()) == layout_.n_accounts(), "update_cash(): one cash per account");
+  for (std::size_t a = 0; a < cash.size(); ++a)
+    if (!std::isfinite(cash[a])) throw input_error("cash of account #" + std::to_string(a) + " is not finite");
+  backend_->set_cash(cash);
+  layout_.cash = cash;
+  backend_->aggregate_accounts(-1);
+  backend_->synchronize();
+}
+
 void Engine::synchronize() { backend_->synchronize(); }
 
 std::vector<std::int32_t> Engine::account_underlyings(std::int32_t account) const {

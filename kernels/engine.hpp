@@ -57,6 +57,12 @@ class Engine {
   // Requires an earlier revalue(). Returns false when no instrument uses `underlying`.
   bool update_underlying(const std::string& underlying, const UnderlyingMarket& market);
 
+  // After deposits and withdrawals: new cash for every account (file order, same
+  // accounts as the book the engine was built from). Recomputes the accounts only;
+  // positions and prices are untouched. Equal, bit for bit, to a full revaluation
+  // of the book with that cash. Requires an earlier revalue().
+  void update_cash(const std::vector<double>& cash);
+
   // Results; instruments and accounts in file order.
   InstrumentTable instruments() const;
   BlockResults blocks() const;

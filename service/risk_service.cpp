@@ -139,6 +139,7 @@ class Service {
   Clock::time_point last_snapshot_ = Clock::now();
   Clock::time_point last_sweep_ = Clock::now();
   bool need_full_ = true;
+  bool need_scan_ = false;  // statuses may have changed without a tick (cash updates)
 
   // Shared with callbacks / the vault thread.
   std::mutex mu_;
@@ -267,6 +268,7 @@ void Service::recover() {
 void Service::rebuild_engine() {
   const Book& book = vault_.book();
   engine_.reset();
+  vault_.take_structural_change();  // laid out from the book as it is now
   if (book.instrument_count() == 0) return;
   for (const auto& u : book.underlyings)
     if (!market_.count(u)) {
@@ -395,7 +397,15 @@ void Service::process_vault_batch() {
   for (const JsMessage* m : to_ack) NatsClient::ack(*m);
   for (const JsMessage* m : to_term) NatsClient::term(*m);
   NatsClient::free(batch);
-  need_full_ = true;  // the book changed: lay it out again
+  if (vault_.take_structural_change() || !engine_ || need_full_) {
+    need_full_ = true;  // listings, accounts or positions changed: lay the book out again
+  } else {
+    // Deposits and withdrawals only: new cash, the accounts recomputed in place.
+    const auto t0 = Clock::now();
+    engine_->update_cash(vault_.book().cash);
+    metrics_.revaluation(std::chrono::duration<double>(Clock::now() - t0).count(), false);
+    need_scan_ = true;
+  }
 }
 
 void Service::process_ticks() {
@@ -497,6 +507,7 @@ void Service::emit_intent(std::int32_t a) {
 
 void Service::evaluate(bool full, std::optional<Clock::time_point> tick_time) {
   if (!engine_) return;
+  need_scan_ = false;
   const std::vector<std::uint8_t> status = engine_->statuses();
   const Book& book = vault_.book();
   const std::int64_t now = now_ms(), now_s = now / 1000;
@@ -820,7 +831,7 @@ int Service::run(std::atomic<bool>& stop) {
         rebuild_engine();
         need_full_ = false;
         evaluate(true, std::nullopt);
-      } else if (Clock::now() - last_sweep_ >= std::chrono::seconds(1)) {
+      } else if (need_scan_ || Clock::now() - last_sweep_ >= std::chrono::seconds(1)) {
         evaluate(false, std::nullopt);  // intent deadlines pass with time alone
         last_sweep_ = Clock::now();
       }

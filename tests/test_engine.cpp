@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <random>
 
 #include "core/error.hpp"
 #include "kernels/engine.hpp"
@@ -110,6 +111,24 @@ TEST(Incremental, EachUnderlyingUpdateEqualsAFullRevaluationBitForBit) {
       expect_identical(incremental, full);
     }
   }
+}
+
+TEST(Incremental, CashUpdateEqualsAFullRevaluationBitForBit) {
+  auto c = random_case(13, 400);
+  Engine incremental(c.book, c.methodology, Device::cpu);
+  incremental.revalue(c.market);
+  std::mt19937_64 rng(5);
+  for (int round = 0; round < 3; ++round) {
+    for (std::size_t a = 0; a < c.book.account_count(); a += 1 + rng() % 7)
+      c.book.cash[a] += (static_cast<double>(rng() % 2000001) - 1000000.0) / 7.0;
+    incremental.update_cash(c.book.cash);
+    Engine full(c.book, c.methodology, Device::cpu);
+    full.revalue(c.market);
+    expect_identical(incremental, full);
+  }
+  std::vector<double> bad = c.book.cash;
+  bad[3] = std::nan("");
+  EXPECT_THROW(incremental.update_cash(bad), input_error);
 }
 
 TEST(Incremental, UnknownUnderlyingIsIgnored) {

@@ -71,3 +71,16 @@ TEST(Gpu, IncrementalEqualsFullOnTheDevice) {
   EXPECT_EQ(inc.accounts().mm, full.accounts().mm);
   EXPECT_EQ(inc.blocks().scan, full.blocks().scan);
 }
+
+TEST(Gpu, CashUpdateEqualsFullOnTheDevice) {
+  REQUIRE_GPU();
+  auto c = books::random_case(22, 2000);
+  Engine inc(c.book, c.methodology, Device::gpu);
+  inc.revalue(c.market);
+  for (std::size_t a = 0; a < c.book.account_count(); a += 3) c.book.cash[a] -= 1234.5 + static_cast<double>(a);
+  inc.update_cash(c.book.cash);
+  Engine full(c.book, c.methodology, Device::gpu);
+  full.revalue(c.market);
+  EXPECT_EQ(inc.accounts().equity, full.accounts().equity);
+  EXPECT_EQ(inc.accounts().status, full.accounts().status);
+}

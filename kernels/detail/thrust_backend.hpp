@@ -100,6 +100,8 @@ class ThrustBackend final : public Backend {
     }
   }
 
+  void set_cash(const std::vector<double>& cash) override { up(cash_, cash); }
+
   void synchronize() override { system_.synchronize(); }
 
   void download(InstrumentTable& o) override {

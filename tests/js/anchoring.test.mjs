@@ -164,6 +164,30 @@ describe("epochs anchored on a real chain", () => {
     assert.equal(f.code, 1);
   });
 
+  test("a withdrawal alone (no tick) moves an account to liquidatable, and the next epoch commits it", async () => {
+    const fullRevaluations = async () => {
+      const text = await (await fetch(`http://127.0.0.1:${serve.metricsPort}/metrics`)).text();
+      return Number(text.match(/vaultrisk_revaluation_seconds_count\{kind="full"\} (\d+)/)[1]);
+    };
+    const before = (await request(nc, "risk.api.account", { account: 2 })).data;
+    assert.equal(before.status, "healthy");
+    const full0 = await fullRevaluations();
+    const alerts = nc.subscribe("risk.alert.*.2");
+    const js = nc.jetstream();
+    const enc = (o) => new TextEncoder().encode(JSON.stringify(o));
+    await js.publish("vault.event.withdraw.2", enc({ id: "w-2", account: 2, amount: before.equity - before.mm / 2 }), { msgID: "w-2" });
+    const alert = await (async () => { for await (const m of alerts) return JSON.parse(new TextDecoder().decode(m.data)); })();
+    assert.equal(alert.status, "liquidatable");
+    assert.ok(Math.abs(alert.equity - before.mm / 2) < 1e-9, `equity ${alert.equity}`);
+    const after = (await request(nc, "risk.api.account", { account: 2 })).data;
+    assert.equal(after.mm, before.mm);  // only cash moved: the positions' margin is unchanged
+    assert.equal(await fullRevaluations(), full0, "a cash-only batch updates the accounts in place: no full revaluation");
+    const epoch = (await request(nc, "risk.api.health")).data.epoch;
+    await waitUntil(async () => (await request(nc, "risk.api.health")).data.epochs.last_closed_epoch >= epoch, 5000, "the epoch closed");
+    const p = (await request(nc, "risk.api.proof", { account: 2, epoch })).data;
+    assert.equal(p.leaf.status, 2);
+  });
+
   test("chain down: epochs queue, survive kill -9, and are anchored in order once it returns", async () => {
     const before = Number(await contract.lastEpoch());
     const port = anvil.port;

@@ -170,9 +170,18 @@ int cmd_verify_epoch(const std::vector<std::string>& argv) {
   }
   const chain::Hash32 state_root = leaves.empty() ? chain::Hash32{} : chain::StandardMerkleTree(leaves).root();
   std::vector<chain::Hash32> intent_leaves;
-  for (const auto& d : summary.at("intents")) intent_leaves.push_back(chain::intent_leaf(chain::hash_from_hex(d.get<std::string>())));
+  const std::uint64_t intent_chunks = summary.at("intent_chunks");
+  for (std::uint64_t k = 0; k < intent_chunks; ++k) {
+    const std::string subject = service::epoch_intents_subject(epoch, k);
+    const auto text = nats.js_get_last(service::kEpochStream, subject);
+    if (!text) throw input_error(subject + ": missing from stream EPOCHS");
+    const json chunk = json::parse(*text);  // named: a temporary's member would dangle in the loop
+    for (const auto& d : chunk.at("intents"))
+      intent_leaves.push_back(chain::intent_leaf(chain::hash_from_hex(d.get<std::string>())));
+  }
   const chain::Hash32 intents_root = intent_leaves.empty() ? chain::Hash32{} : chain::StandardMerkleTree(intent_leaves).root();
   bool ok = leaves.size() == summary.at("account_count").get<std::uint64_t>() &&
+            intent_leaves.size() == summary.at("intent_count").get<std::uint64_t>() &&
             chain::to_hex(state_root) == summary.at("state_root").get<std::string>() &&
             chain::to_hex(intents_root) == summary.at("intents_root").get<std::string>();
   std::printf("epoch %llu: %zu accounts, %zu intents from stream EPOCHS; rebuilt state root %s, intents root %s: %s the published summary\n",

@@ -150,10 +150,24 @@ json EpochAnchorer::prepare(std::uint64_t e) {
       nats_.js_publish(epoch_leaves_subject(e, k), json({{"epoch", e}, {"chunk", k}, {"leaves", rows}}).dump(),
                        "epoch-" + std::to_string(e) + "-leaves-" + std::to_string(k));
     }
+    // The intent digests too, in chunks: a crash can liquidate more accounts in one
+    // epoch than one message could list.
+    const auto& digests = t->intents();
+    const std::size_t intent_chunks = (digests.size() + kIntentsPerChunk - 1) / kIntentsPerChunk;
+    for (std::size_t k = 0; k < intent_chunks; ++k) {
+      json rows = json::array();
+      for (std::size_t i = k * kIntentsPerChunk; i < std::min(digests.size(), (k + 1) * kIntentsPerChunk); ++i)
+        rows.push_back(chain::to_hex(digests[i]));
+      nats_.js_publish(epoch_intents_subject(e, k), json({{"epoch", e}, {"chunk", k}, {"intents", rows}}).dump(),
+                       "epoch-" + std::to_string(e) + "-intents-" + std::to_string(k));
+    }
     json summary = *s;
     summary.erase("published");
     summary.erase("anchor");
+    summary.erase("intents");
+    summary["intent_count"] = digests.size();
     summary["chunks"] = chunks;
+    summary["intent_chunks"] = intent_chunks;
     nats_.js_publish(epoch_summary_subject(e), summary.dump(), "epoch-" + std::to_string(e) + "-summary");
     (*s)["published"] = true;
     store_.write_summary(e, *s);

@@ -85,7 +85,13 @@ void EpochAnchorer::proof_loop() {
       if (stop_) return;
       batch.swap(proofs_);
     }
-    for (const auto& [reply, body] : batch) serve_proof(reply, body);
+    for (const auto& [reply, body] : batch) {
+      const auto t0 = std::chrono::steady_clock::now();
+      serve_proof(reply, body);
+      if (on_proof_served)
+        on_proof_served(static_cast<std::uint64_t>(
+            std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0).count()));
+    }
   }
 }
 

@@ -53,8 +53,10 @@ class EpochAnchorer {
   void stop();
   // For health: last anchored epoch, epochs waiting, last error.
   nlohmann::json status() const;
-  // Called (on the worker thread) for each proof request answered with an error.
+  // Called on the proof thread for each proof request answered with an error, and
+  // with each request's processing time (the micro service's endpoint statistics).
   std::function<void(const std::string&)> on_proof_error;
+  std::function<void(std::uint64_t nanos)> on_proof_served;
 
  private:
   void loop();

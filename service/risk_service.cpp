@@ -711,7 +711,7 @@ void Service::setup_micro() {
         [this, st](const Message& m) {
           ++st->requests;
           if (!m.reply()) return;
-          if (st->name == "proof") {  // answered by the epoch thread, which holds the trees
+          if (st->name == "proof") {  // answered by the epoch proof thread, off the engine thread
             anchorer_->request_proof(m.reply(), std::string(m.data()));
             return;
           }
@@ -802,6 +802,7 @@ int Service::run(std::atomic<bool>& stop) {
     std::lock_guard<std::mutex> lock(st.last_error_mu);
     st.last_error = msg;
   };
+  anchorer_->on_proof_served = [this](std::uint64_t nanos) { endpoint("proof").nanos += nanos; };
   anchorer_->start(epoch_);
   rebuild_engine();
   need_full_ = false;

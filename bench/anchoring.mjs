@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Anchoring benchmarks, one run, ratios inside it:
-//  1. the state tree of N accounts: vaultrisk (bench/bench_merkle.cpp) against
+//  1. the state tree of N accounts: vaultrisk (bench/bench_merkle.cpp, Google
+//     Benchmark; its tree build is labelled with the root) against
 //     @openzeppelin/merkle-tree's StandardMerkleTree.of on the same leaf values
 //     (roots must be equal), and proof generation;
 //  2. gas on a real anvil: deploy, anchor (first and steady state), verifyAccount
@@ -17,11 +18,20 @@ import { ANVIL_KEYS, startAnvil } from "../tests/js/harness.mjs";
 
 const arg = (k, d) => { const i = process.argv.indexOf(`--${k}`); return i > 0 ? process.argv[i + 1] : d; };
 const N = Number(arg("accounts", 1000000));
-const PROOFS = 1000;
+const PROOFS = 1000;  // OpenZeppelin proofs timed
 const dump = join(tmpdir(), `vr-leaves-${process.pid}.jsonl`);
 
 // 1. Trees.
-const ours = JSON.parse(execFileSync(arg("bench-merkle"), ["--accounts", String(N), "--proofs", String(PROOFS), "--dump", dump]).toString());
+const gb = JSON.parse(execFileSync(arg("bench-merkle"), ["--accounts", String(N), "--dump", dump, "--benchmark_format=json"],
+  { maxBuffer: 1 << 26 }).toString());
+const bm = (name) => gb.benchmarks.find((b) => b.name.startsWith(name));
+const ours = {
+  threads: gb.context.num_cpus,
+  tree_build_ms: bm("BM_Epoch_TreeBuild").real_time,
+  root: bm("BM_Epoch_TreeBuild").label,
+  proof_us: bm("BM_Epoch_Proof").real_time,
+  capture_write_ms: bm("BM_Epoch_CaptureWrite").real_time,
+};
 const values = readFileSync(dump, "utf8").trim().split("\n").map((l) => [42, ...JSON.parse(l)]);
 rmSync(dump);
 let t0 = performance.now();

@@ -1,33 +1,25 @@
-// Epoch tree benchmark: build the state tree of N accounts (fixed-point encoding,
-// leaf hashing, the StandardMerkleTree), write the epoch capture durably, and
-// produce proofs. Prints JSON; with --dump FILE also writes the leaf values (JSON
-// array rows) so that bench/anchoring.mjs can rebuild the root with OpenZeppelin's
-// implementation and compare.
-#include <omp.h>
+// Epoch benchmarks (Google Benchmark): the durable capture the engine thread writes
+// when an epoch closes, the state tree over N accounts (fixed-point encoding, leaf
+// hashing, the StandardMerkleTree; label: the root), and one account's proof.
+//   vr_bench_merkle [--accounts N] [--dump FILE] [benchmark flags]
+// --dump writes the N leaf values (JSON array rows) first, so that
+// bench/anchoring.mjs can rebuild the same root with @openzeppelin/merkle-tree.
+#include <benchmark/benchmark.h>
 
-#include <chrono>
-#include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <random>
 #include <string>
+#include <vector>
 
 #include "service/epochs.hpp"
 
 using namespace vaultrisk;
-using Clock = std::chrono::steady_clock;
 
-static double ms_since(Clock::time_point t0) { return std::chrono::duration<double, std::milli>(Clock::now() - t0).count(); }
+namespace {
 
-int main(int argc, char** argv) {
-  std::size_t n = 1000000, proofs = 1000;
-  std::string dump;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    const std::string k = argv[i];
-    if (k == "--accounts") n = std::stoull(argv[i + 1]);
-    else if (k == "--proofs") proofs = std::stoull(argv[i + 1]);
-    else if (k == "--dump") dump = argv[i + 1];
-  }
+service::EpochCapture make_capture(std::size_t n) {
   std::mt19937_64 rng(7);
   std::uniform_real_distribution<double> u(0, 1);
   service::EpochCapture c;
@@ -39,26 +31,71 @@ int main(int argc, char** argv) {
     c.im.push_back(c.mm.back() * 1.25);
     c.status.push_back(static_cast<std::uint8_t>(rng() % 3));
   }
-  const auto dir = std::filesystem::temp_directory_path() / "vr-bench-merkle";
-  std::filesystem::remove_all(dir);
+  return c;
+}
+
+const service::EpochCapture& capture(std::size_t n) {
+  static std::size_t cached_n = 0;
+  static service::EpochCapture c;
+  if (cached_n != n) c = make_capture(n), cached_n = n;
+  return c;
+}
+
+void BM_Epoch_CaptureWrite(benchmark::State& state) {
+  const auto& c = capture(static_cast<std::size_t>(state.range(0)));
+  const auto dir = std::filesystem::temp_directory_path() / "vr-bench-epochs";
   const service::EpochStore store(dir);
-  auto t0 = Clock::now();
-  store.write_capture(c);
-  const double capture_ms = ms_since(t0);
-  t0 = Clock::now();
-  const service::EpochTrees trees(c);
-  const double build_ms = ms_since(t0);
-  t0 = Clock::now();
+  for (auto _ : state) store.write_capture(c);  // temp file, fsync, rename, fsync of the folder
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations()) * state.range(0) * 33);
+  std::filesystem::remove_all(dir);
+}
+
+void BM_Epoch_TreeBuild(benchmark::State& state) {
+  const auto& c = capture(static_cast<std::size_t>(state.range(0)));
+  std::string root;
+  for (auto _ : state) {
+    const service::EpochTrees t(c);
+    root = chain::to_hex(t.state_root());
+    benchmark::DoNotOptimize(root);
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()) * state.range(0));
+  state.SetLabel(root);
+}
+
+void BM_Epoch_Proof(benchmark::State& state) {
+  const auto n = static_cast<std::size_t>(state.range(0));
+  const service::EpochTrees t(capture(n));
+  std::mt19937_64 rng(3);
   std::size_t depth = 0;
-  for (std::size_t k = 0; k < proofs; ++k) depth += (*trees.account_proof(1 + (rng() % n)))["proof"].size();
-  const double proof_us = ms_since(t0) * 1000 / static_cast<double>(proofs);
+  for (auto _ : state) {
+    const auto p = t.account_proof(1 + rng() % n);  // leaf values, hash, proof and root as JSON, as the API answers
+    depth = (*p)["proof"].size();
+    benchmark::DoNotOptimize(depth);
+  }
+  state.counters["depth"] = static_cast<double>(depth);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::int64_t accounts = 1000000;
+  std::string dump;
+  std::vector<char*> rest{argv[0]};
+  for (int i = 1; i < argc; ++i) {
+    if (!std::strcmp(argv[i], "--accounts") && i + 1 < argc) accounts = std::stoll(argv[++i]);
+    else if (!std::strcmp(argv[i], "--dump") && i + 1 < argc) dump = argv[++i];
+    else rest.push_back(argv[i]);
+  }
   if (!dump.empty()) {
     std::ofstream f(dump);
+    const service::EpochTrees trees(capture(static_cast<std::size_t>(accounts)));  // named: leaves() of a temporary would dangle
     for (const auto& l : trees.leaves()) f << service::leaf_json(l).dump() << '\n';
   }
-  std::filesystem::remove_all(dir);
-  std::printf("{\"accounts\": %zu, \"threads\": %d, \"capture_write_ms\": %.1f, \"tree_build_ms\": %.1f, "
-              "\"proof_us\": %.2f, \"proof_depth\": %.1f, \"root\": \"%s\"}\n",
-              n, omp_get_max_threads(), capture_ms, build_ms, proof_us, static_cast<double>(depth) / static_cast<double>(proofs),
-              chain::to_hex(trees.state_root()).c_str());
+  benchmark::RegisterBenchmark("BM_Epoch_CaptureWrite", BM_Epoch_CaptureWrite)->Arg(accounts)->Unit(benchmark::kMillisecond);
+  benchmark::RegisterBenchmark("BM_Epoch_TreeBuild", BM_Epoch_TreeBuild)->Arg(accounts)->Unit(benchmark::kMillisecond)->UseRealTime();
+  benchmark::RegisterBenchmark("BM_Epoch_Proof", BM_Epoch_Proof)->Arg(accounts)->Unit(benchmark::kMicrosecond);
+  int n = static_cast<int>(rest.size());
+  benchmark::Initialize(&n, rest.data());
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
 }

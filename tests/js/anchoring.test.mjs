@@ -6,7 +6,7 @@ import { test, before, after, describe } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { Contract, JsonRpcProvider, ZeroHash } from "ethers";
+import { Contract, JsonRpcProvider, Wallet, ZeroHash } from "ethers";
 import { StandardMerkleTree } from "@openzeppelin/merkle-tree";
 import {
   ANVIL_KEYS, INTENT_SIGNER, artifact, cleanup, natsConnect, publishTick, request, runOut, signedTick, sleep,
@@ -281,6 +281,66 @@ describe("a service that may not anchor", () => {
       assert.equal(await new Contract(address, artifact().abi, provider).lastEpoch(), 0n);
       provider.destroy();
       await nc.close();
+    } finally {
+      await serve?.stop();
+      await anvil.stop();
+      nats.stop();
+      cleanup(dir);
+    }
+  });
+});
+
+describe("an anchor sent just before a crash", () => {
+  test("is found on-chain after the restart, recorded, and not sent twice; other roots stop anchoring", async () => {
+    const dir = tempDir();
+    const book = writeBook(dir);
+    writeFileSync(join(dir, "poster.key"), ANVIL_KEYS[0] + "\n");
+    const nats = await startNats(dir);
+    let anvil = await startAnvil({ state: join(dir, "anvil-state.json") });
+    let serve;
+    try {
+      const d = await runOut(["deploy-anchor", "--rpc", anvil.url, "--key", join(dir, "poster.key")]);
+      const address = JSON.parse(d.stdout).contract;
+      const args = ["--rpc", anvil.url, "--contract", address, "--poster-key", join(dir, "poster.key"), "--epoch-seconds", "1"];
+      serve = await startServe({ url: nats.url, dir, book, market: join(book, "market.json"), extra: args });
+      const nc = await natsConnect(nats.url);
+      const health = async () => (await request(nc, "risk.api.health")).data.epochs;
+      await waitUntil(async () => (await health()).last_anchored_epoch >= 1, 15000, "epoch 1 anchored");
+      // The chain goes away; epochs queue with their roots persisted; the service dies.
+      const port = anvil.port;
+      await anvil.stop();
+      await waitUntil(async () => (await health()).epochs_pending >= 3, 15000, "epochs queued");
+      const closed = (await health()).last_closed_epoch;
+      await waitUntil(async () => summary(dir, closed) !== null, 5000, "their roots persisted");
+      serve.kill9();
+      await nc.close();
+      anvil = await startAnvil({ port, state: join(dir, "anvil-state.json") });
+      const provider = new JsonRpcProvider(anvil.url, undefined, { staticNetwork: true, cacheTimeout: -1 });
+      const contract = new Contract(address, artifact().abi, new Wallet(ANVIL_KEYS[0], provider));
+      // As if the service had sent the next anchor just before dying: same roots, sent by its key.
+      const next = Number(await contract.lastEpoch()) + 1;
+      const s = summary(dir, next);
+      assert.ok(s && s.anchor === null, `epoch ${next} queued with its roots`);
+      await (await contract.anchor(next, s.state_root, s.intents_root, s.account_count)).wait();
+      // And the one after it with roots that are not the service's.
+      const other = summary(dir, next + 1);
+      assert.ok(other && other.anchor === null);
+      await (await contract.anchor(next + 1, "0x" + "11".repeat(32), other.intents_root, other.account_count)).wait();
+      serve = await startServe({ url: nats.url, dir, market: join(book, "market.json"), extra: args });
+      const nc2 = await natsConnect(nats.url);
+      await waitUntil(async () => summary(dir, next).anchor !== null, 15000, "the pre-crash anchor recorded");
+      assert.equal(summary(dir, next).anchor.found_on_chain, true);
+      const h = await (async () => {
+        let last;
+        await waitUntil(async () => /other roots/.test((last = (await request(nc2, "risk.api.health")).data.epochs).last_error), 15000, "the mismatch reported");
+        return last;
+      })();
+      assert.match(h.last_error, new RegExp(`epoch ${next + 1} is already anchored .* with other roots`));
+      assert.equal(summary(dir, next + 1).anchor, null, "a mismatched epoch is never recorded as anchored");
+      const events = await contract.queryFilter(contract.filters.Anchored(), 0);
+      assert.deepEqual(events.map((e) => Number(e.args.epoch)), events.map((_, i) => i + 1), "each epoch once, in order");
+      await nc2.close();
+      provider.destroy();
     } finally {
       await serve?.stop();
       await anvil.stop();

@@ -125,6 +125,7 @@ int cmd_serve(const std::vector<std::string>& argv) {
   c.intent_ttl_s = static_cast<std::int64_t>(args.uint("intent-ttl", 60));
   c.max_tick_age_ms = static_cast<std::int64_t>(args.uint("max-tick-age-ms", 10000));
   c.epoch_seconds = static_cast<std::int64_t>(args.uint("epoch-seconds", 60));
+  if (c.epoch_seconds == 0) throw usage_error("--epoch-seconds must be at least 1");
   c.snapshot_every = args.uint("snapshot-every", c.snapshot_every);
   if (c.snapshot_every == 0) throw usage_error("--snapshot-every must be at least 1");
   const std::string port = args.get_or("metrics-port", "9464");

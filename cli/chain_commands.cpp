@@ -157,29 +157,28 @@ int cmd_verify_epoch(const std::vector<std::string>& argv) {
   const auto summary_text = nats.js_get_last(service::kEpochStream, service::epoch_summary_subject(epoch));
   if (!summary_text) throw input_error("epoch " + std::to_string(epoch) + ": no summary in stream EPOCHS (not closed or not published yet)");
   const json summary = json::parse(*summary_text);
-  const std::uint64_t chunks = summary.at("chunks");
-  std::vector<chain::Hash32> leaves;
-  for (std::uint64_t k = 0; k < chunks; ++k) {
-    const std::string subject = service::epoch_leaves_subject(epoch, k);
-    const auto text = nats.js_get_last(service::kEpochStream, subject);
-    if (!text) throw input_error(subject + ": missing from stream EPOCHS");
-    const json chunk = json::parse(*text);
-    const json& rows = chunk.at("leaves");
-    for (std::size_t i = 0; i < rows.size(); ++i)
-      leaves.push_back(service::leaf_from_json(epoch, rows[i], subject + "[" + std::to_string(i) + "]").hash());
-  }
-  const chain::Hash32 state_root = leaves.empty() ? chain::Hash32{} : chain::StandardMerkleTree(leaves).root();
-  std::vector<chain::Hash32> intent_leaves;
-  const std::uint64_t intent_chunks = summary.at("intent_chunks");
-  for (std::uint64_t k = 0; k < intent_chunks; ++k) {
-    const std::string subject = service::epoch_intents_subject(epoch, k);
-    const auto text = nats.js_get_last(service::kEpochStream, subject);
-    if (!text) throw input_error(subject + ": missing from stream EPOCHS");
-    const json chunk = json::parse(*text);  // named: a temporary's member would dangle in the loop
-    for (const auto& d : chunk.at("intents"))
-      intent_leaves.push_back(chain::intent_leaf(chain::hash_from_hex(d.get<std::string>())));
-  }
-  const chain::Hash32 intents_root = intent_leaves.empty() ? chain::Hash32{} : chain::StandardMerkleTree(intent_leaves).root();
+  // Every row of every chunk of `field`, as the summary counts them.
+  auto read_chunks = [&](const std::string& field, std::uint64_t chunks, auto on_row) {
+    for (std::uint64_t k = 0; k < chunks; ++k) {
+      const std::string subject = service::epoch_chunk_subject(epoch, field, k);
+      const auto text = nats.js_get_last(service::kEpochStream, subject);
+      if (!text) throw input_error(subject + ": missing from stream EPOCHS");
+      const json chunk = json::parse(*text);  // named: a temporary's member would dangle in the loop
+      const json& rows = chunk.at(field);
+      for (std::size_t i = 0; i < rows.size(); ++i) on_row(rows[i], subject + "[" + std::to_string(i) + "]");
+    }
+  };
+  auto root_of = [](const std::vector<chain::Hash32>& l) {
+    return l.empty() ? chain::Hash32{} : chain::StandardMerkleTree(l).root();
+  };
+  std::vector<chain::Hash32> leaves, intent_leaves;
+  read_chunks("leaves", summary.at("chunks"), [&](const json& row, const std::string& where) {
+    leaves.push_back(service::leaf_from_json(epoch, row, where).hash());
+  });
+  read_chunks("intents", summary.at("intent_chunks"), [&](const json& d, const std::string&) {
+    intent_leaves.push_back(chain::intent_leaf(chain::hash_from_hex(d.get<std::string>())));
+  });
+  const chain::Hash32 state_root = root_of(leaves), intents_root = root_of(intent_leaves);
   bool ok = leaves.size() == summary.at("account_count").get<std::uint64_t>() &&
             intent_leaves.size() == summary.at("intent_count").get<std::uint64_t>() &&
             chain::to_hex(state_root) == summary.at("state_root").get<std::string>() &&

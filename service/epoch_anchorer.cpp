@@ -147,26 +147,24 @@ json EpochAnchorer::prepare(std::uint64_t e) {
   }
   if (!s->value("published", false)) {
     load();
+    // The leaves, then the intent digests (a crash can liquidate more accounts in
+    // one epoch than one message could list), in chunks under NATS's payload limit.
+    auto publish_chunks = [&](const std::string& field, std::size_t n, std::size_t per, auto row) {
+      const std::size_t chunks = (n + per - 1) / per;
+      for (std::size_t k = 0; k < chunks; ++k) {
+        json rows = json::array();
+        for (std::size_t i = k * per; i < std::min(n, (k + 1) * per); ++i) rows.push_back(row(i));
+        nats_.js_publish(epoch_chunk_subject(e, field, k), json({{"epoch", e}, {"chunk", k}, {field, rows}}).dump(),
+                         "epoch-" + std::to_string(e) + "-" + field + "-" + std::to_string(k));
+      }
+      return chunks;
+    };
     const auto& leaves = t->leaves();
-    const std::size_t chunks = (leaves.size() + kLeavesPerChunk - 1) / kLeavesPerChunk;
-    for (std::size_t k = 0; k < chunks; ++k) {
-      json rows = json::array();
-      for (std::size_t i = k * kLeavesPerChunk; i < std::min(leaves.size(), (k + 1) * kLeavesPerChunk); ++i)
-        rows.push_back(leaf_json(leaves[i]));
-      nats_.js_publish(epoch_leaves_subject(e, k), json({{"epoch", e}, {"chunk", k}, {"leaves", rows}}).dump(),
-                       "epoch-" + std::to_string(e) + "-leaves-" + std::to_string(k));
-    }
-    // The intent digests too, in chunks: a crash can liquidate more accounts in one
-    // epoch than one message could list.
     const auto& digests = t->intents();
-    const std::size_t intent_chunks = (digests.size() + kIntentsPerChunk - 1) / kIntentsPerChunk;
-    for (std::size_t k = 0; k < intent_chunks; ++k) {
-      json rows = json::array();
-      for (std::size_t i = k * kIntentsPerChunk; i < std::min(digests.size(), (k + 1) * kIntentsPerChunk); ++i)
-        rows.push_back(chain::to_hex(digests[i]));
-      nats_.js_publish(epoch_intents_subject(e, k), json({{"epoch", e}, {"chunk", k}, {"intents", rows}}).dump(),
-                       "epoch-" + std::to_string(e) + "-intents-" + std::to_string(k));
-    }
+    const std::size_t chunks =
+        publish_chunks("leaves", leaves.size(), kLeavesPerChunk, [&](std::size_t i) { return leaf_json(leaves[i]); });
+    const std::size_t intent_chunks =
+        publish_chunks("intents", digests.size(), kIntentsPerChunk, [&](std::size_t i) { return chain::to_hex(digests[i]); });
     json summary = *s;
     summary.erase("published");
     summary.erase("anchor");

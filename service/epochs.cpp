@@ -205,12 +205,8 @@ void EpochStore::write_summary(std::uint64_t epoch, const json& s) const {
 
 std::string epoch_summary_subject(std::uint64_t epoch) { return "vaultrisk.epoch." + std::to_string(epoch) + ".summary"; }
 
-std::string epoch_intents_subject(std::uint64_t epoch, std::size_t chunk) {
-  return "vaultrisk.epoch." + std::to_string(epoch) + ".intents." + std::to_string(chunk);
-}
-
-std::string epoch_leaves_subject(std::uint64_t epoch, std::size_t chunk) {
-  return "vaultrisk.epoch." + std::to_string(epoch) + ".leaves." + std::to_string(chunk);
+std::string epoch_chunk_subject(std::uint64_t epoch, const std::string& field, std::size_t chunk) {
+  return "vaultrisk.epoch." + std::to_string(epoch) + "." + field + "." + std::to_string(chunk);
 }
 
 }  // namespace vaultrisk::service

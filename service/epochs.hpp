@@ -78,7 +78,8 @@ inline constexpr const char* kEpochStream = "EPOCHS";
 inline constexpr std::size_t kLeavesPerChunk = 5000;    // ~450 KB per message, under NATS's 1 MB default
 inline constexpr std::size_t kIntentsPerChunk = 10000;  // ~670 KB per message
 std::string epoch_summary_subject(std::uint64_t epoch);
-std::string epoch_leaves_subject(std::uint64_t epoch, std::size_t chunk);
-std::string epoch_intents_subject(std::uint64_t epoch, std::size_t chunk);
+// vaultrisk.epoch.<E>.<field>.<chunk>, field "leaves" or "intents": the message's
+// body is {"epoch", "chunk", <field>: [...]}.
+std::string epoch_chunk_subject(std::uint64_t epoch, const std::string& field, std::size_t chunk);
 
 }  // namespace vaultrisk::service

@@ -184,8 +184,8 @@ void EpochAnchorer::anchor(std::uint64_t e, json s) {
 
   chain::JsonRpcClient rpc(settings_.rpc_url, chain::RpcOptions{settings_.rpc_timeout_ms, 1, 200});
   chain::AnchorClient client(rpc, settings_.contract);
+  const std::uint64_t last_epoch = client.last_epoch();  // first: it names a wrong address clearly
   if (!chain_checked_) {
-    client.last_epoch();  // names a wrong address clearly
     const std::uint64_t id = rpc.chain_id();
     if (id != settings_.chain_id)
       log_("warning: intents are signed for chainId " + std::to_string(settings_.chain_id) + " but " + settings_.rpc_url +
@@ -201,7 +201,7 @@ void EpochAnchorer::anchor(std::uint64_t e, json s) {
   const chain::Hash32 intents_root = chain::hash_from_hex(s["intents_root"].get<std::string>());
   const std::uint32_t count = s["account_count"].get<std::uint32_t>();
   json anchor;
-  if (client.last_epoch() >= e) {
+  if (last_epoch >= e) {
     // Sent before a crash, or by someone else: accept it only if it is ours.
     const chain::AnchorRecord r = client.anchor_of(e);
     if (!r.anchored_at)

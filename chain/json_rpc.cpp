@@ -29,13 +29,14 @@ std::uint64_t quantity(const json& v, const char* what) {
   const std::string s = v.get<std::string>();
   if (s.size() < 3 || s.size() > 18 || s[0] != '0' || s[1] != 'x')
     throw input_error(std::string(what) + ": '" + s + "' is not a hex quantity that fits 64 bits");
-  std::uint64_t x = 0;
-  for (std::size_t i = 2; i < s.size(); ++i) {
-    const char c = s[i];
-    const int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
-    if (d < 0) throw input_error(std::string(what) + ": '" + s + "' is not hex");
-    x = x << 4 | static_cast<std::uint64_t>(d);
+  Bytes be;
+  try {
+    be = from_hex((s.size() % 2 ? "0" : "") + s.substr(2));  // quantities drop leading zeros: pad to whole bytes
+  } catch (const input_error&) {
+    throw input_error(std::string(what) + ": '" + s + "' is not hex");
   }
+  std::uint64_t x = 0;
+  for (std::uint8_t b : be) x = x << 8 | b;
   return x;
 }
 

@@ -14,7 +14,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ContractFactory, JsonRpcProvider, Wallet, hexlify, randomBytes } from "ethers";
 import { StandardMerkleTree } from "@openzeppelin/merkle-tree";
-import { ANVIL_KEYS, startAnvil } from "../tests/js/harness.mjs";
+import { ANVIL_KEYS, INTENT_TYPES, STATE_LEAF_TYPES, startAnvil } from "../tests/js/harness.mjs";
 
 const arg = (k, d) => { const i = process.argv.indexOf(`--${k}`); return i > 0 ? process.argv[i + 1] : d; };
 const N = Number(arg("accounts", 1000000));
@@ -35,7 +35,7 @@ const ours = {
 const values = readFileSync(dump, "utf8").trim().split("\n").map((l) => [42, ...JSON.parse(l)]);
 rmSync(dump);
 let t0 = performance.now();
-const tree = StandardMerkleTree.of(values, ["uint64", "uint256", "int256", "uint256", "uint256", "uint8"]);
+const tree = StandardMerkleTree.of(values, STATE_LEAF_TYPES);
 const ozBuildMs = performance.now() - t0;
 if (tree.root !== ours.root) throw new Error(`roots differ: OpenZeppelin ${tree.root} vs vaultrisk ${ours.root}`);
 t0 = performance.now();
@@ -61,11 +61,8 @@ if (!(await c.verifyAccount(1, tree.leafHash(v0), proof))) throw new Error("proo
 const verifyGas = await c.verifyAccount.estimateGas(1, tree.leafHash(v0), proof);
 const signer = Wallet.createRandom();
 const domain = { name: "vaultrisk", version: "1", chainId: 31337, verifyingContract: await c.getAddress() };
-const types = { LiquidationIntent: [{ name: "account", type: "uint256" }, { name: "nonce", type: "uint64" },
-  { name: "deadline", type: "uint64" }, { name: "epoch", type: "uint64" }, { name: "equity", type: "int256" },
-  { name: "maintenanceMargin", type: "uint256" }, { name: "marketDigest", type: "bytes32" }] };
 const intent = { account: 17n, nonce: 1n, deadline: 1795000000n, epoch: 1n, equity: -(10n ** 21n), maintenanceMargin: 10n ** 22n, marketDigest: hexlify(randomBytes(32)) };
-const sig = await signer.signTypedData(domain, types, intent);
+const sig = await signer.signTypedData(domain, INTENT_TYPES, intent);
 const tuple = Object.values(intent);
 if ((await c.verifyIntent(tuple, sig)) !== signer.address) throw new Error("verifyIntent");
 const intentGas = await c.verifyIntent.estimateGas(tuple, sig);

@@ -5,9 +5,9 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { ContractFactory, JsonRpcProvider, Wallet, ZeroAddress, ZeroHash, hexlify, randomBytes } from "ethers";
 import { StandardMerkleTree } from "@openzeppelin/merkle-tree";
-import { ANVIL_KEYS, artifact, startAnvil } from "./harness.mjs";
+import { ANVIL_KEYS, INTENT_TYPES, STATE_LEAF_TYPES, artifact, startAnvil } from "./harness.mjs";
 
-const LEAF = ["uint64", "uint256", "int256", "uint256", "uint256", "uint8"];
+const LEAF = STATE_LEAF_TYPES;
 let anvil, provider, poster, stranger, contract;
 
 function randomLeaves(epoch, n) {
@@ -89,13 +89,6 @@ test("only the poster may anchor, and epochs must strictly increase", async () =
 test("verifyIntent recomputes the EIP-712 digest on-chain and recovers the signer", async () => {
   const signer = Wallet.createRandom();
   const domain = { name: "vaultrisk", version: "1", chainId: 31337, verifyingContract: await contract.getAddress() };
-  const types = {
-    LiquidationIntent: [
-      { name: "account", type: "uint256" }, { name: "nonce", type: "uint64" }, { name: "deadline", type: "uint64" },
-      { name: "epoch", type: "uint64" }, { name: "equity", type: "int256" }, { name: "maintenanceMargin", type: "uint256" },
-      { name: "marketDigest", type: "bytes32" },
-    ],
-  };
   const digests = [];
   for (let k = 0; k < 8; k++) {
     const intent = {
@@ -103,11 +96,11 @@ test("verifyIntent recomputes the EIP-712 digest on-chain and recovers the signe
       equity: -123456789012345678901n * BigInt(k + 1), maintenanceMargin: 987654321098765432109n,
       marketDigest: hexlify(randomBytes(32)),
     };
-    const sig = await signer.signTypedData(domain, types, intent);
+    const sig = await signer.signTypedData(domain, INTENT_TYPES, intent);
     const tuple = [intent.account, intent.nonce, intent.deadline, intent.epoch, intent.equity, intent.maintenanceMargin, intent.marketDigest];
     assert.equal(await contract.verifyIntent(tuple, sig), signer.address);
     const { TypedDataEncoder } = await import("ethers");
-    const digest = TypedDataEncoder.hash(domain, types, intent);
+    const digest = TypedDataEncoder.hash(domain, INTENT_TYPES, intent);
     assert.equal(await contract.intentDigest(tuple), digest);
     digests.push(digest);
     // Any changed field recovers someone else; a malformed signature recovers no one.

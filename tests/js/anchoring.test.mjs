@@ -9,11 +9,11 @@ import { join } from "node:path";
 import { Contract, JsonRpcProvider, Wallet, ZeroHash } from "ethers";
 import { StandardMerkleTree } from "@openzeppelin/merkle-tree";
 import {
-  ANVIL_KEYS, INTENT_SIGNER, artifact, cleanup, natsConnect, publishTick, request, runOut, signedTick, sleep,
+  ANVIL_KEYS, INTENT_SIGNER, STATE_LEAF_TYPES, artifact, deployAnchor, cleanup, natsConnect, publishTick, request, runOut, signedTick, sleep,
   startAnvil, startNats, startServe, tempDir, waitUntil,
 } from "./harness.mjs";
 
-const LEAF = ["uint64", "uint256", "int256", "uint256", "uint256", "uint8"];
+const LEAF = STATE_LEAF_TYPES;
 const NOW_S = Math.floor(Date.now() / 1000);
 const ACCOUNTS = 200;
 
@@ -54,9 +54,7 @@ describe("epochs anchored on a real chain", () => {
     writeFileSync(posterKey(), ANVIL_KEYS[0] + "\n");
     nats = await startNats(dir);
     anvil = await startAnvil({ state: join(dir, "anvil-state.json") });
-    const d = await runOut(["deploy-anchor", "--rpc", anvil.url, "--key", posterKey()]);
-    assert.equal(d.code, 0, d.stderr);
-    address = JSON.parse(d.stdout).contract;
+    address = await deployAnchor(anvil.url, posterKey());
     provider = new JsonRpcProvider(anvil.url, undefined, { staticNetwork: true, cacheTimeout: -1 });
     contract = new Contract(address, artifact().abi, provider);
     serveArgs = ["--rpc", anvil.url, "--contract", address, "--poster-key", posterKey(), "--epoch-seconds", "1"];
@@ -269,8 +267,7 @@ describe("a service that may not anchor", () => {
     const anvil = await startAnvil();
     let serve;
     try {
-      const d = await runOut(["deploy-anchor", "--rpc", anvil.url, "--key", join(dir, "deployer.key")]);
-      const address = JSON.parse(d.stdout).contract;
+      const address = await deployAnchor(anvil.url, join(dir, "deployer.key"));
       serve = await startServe({ url: nats.url, dir, book, market: join(book, "market.json"),
         extra: ["--rpc", anvil.url, "--contract", address, "--poster-key", join(dir, "other.key"), "--epoch-seconds", "1"] });
       const nc = await natsConnect(nats.url);
@@ -299,8 +296,7 @@ describe("an anchor sent just before a crash", () => {
     let anvil = await startAnvil({ state: join(dir, "anvil-state.json") });
     let serve;
     try {
-      const d = await runOut(["deploy-anchor", "--rpc", anvil.url, "--key", join(dir, "poster.key")]);
-      const address = JSON.parse(d.stdout).contract;
+      const address = await deployAnchor(anvil.url, join(dir, "poster.key"));
       const args = ["--rpc", anvil.url, "--contract", address, "--poster-key", join(dir, "poster.key"), "--epoch-seconds", "1"];
       serve = await startServe({ url: nats.url, dir, book, market: join(book, "market.json"), extra: args });
       const nc = await natsConnect(nats.url);

@@ -13,6 +13,16 @@ export const ORACLE = new Wallet("0x4c0883a69102937d6231471b5dbb6204fe5129617082
 export const INTENT_KEY = "0x0000000000000000000000000000000000000000000000000000000000000002";
 export const INTENT_SIGNER = new Wallet(INTENT_KEY).address.toLowerCase();
 
+// The EIP-712 type of SPEC §7's intents, and the types of a state leaf's values.
+export const INTENT_TYPES = {
+  LiquidationIntent: [
+    { name: "account", type: "uint256" }, { name: "nonce", type: "uint64" }, { name: "deadline", type: "uint64" },
+    { name: "epoch", type: "uint64" }, { name: "equity", type: "int256" }, { name: "maintenanceMargin", type: "uint256" },
+    { name: "marketDigest", type: "bytes32" },
+  ],
+};
+export const STATE_LEAF_TYPES = ["uint64", "uint256", "int256", "uint256", "uint256", "uint8"];
+
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 export function tempDir() {
@@ -64,6 +74,13 @@ export async function startAnvil({ port = 0, state } = {}) {
   const p = Number(m[1]);
   const exited = new Promise((r) => proc.once("exit", r));
   return { proc, port: p, url: `http://127.0.0.1:${p}`, stop: () => { proc.kill("SIGTERM"); return exited; } };
+}
+
+// `vaultrisk deploy-anchor`; resolves with the contract's address.
+export async function deployAnchor(rpcUrl, keyFile) {
+  const d = await runOut(["deploy-anchor", "--rpc", rpcUrl, "--key", keyFile]);
+  if (d.code !== 0) throw new Error(`deploy-anchor failed: ${d.stderr}`);
+  return JSON.parse(d.stdout).contract;
 }
 
 export function artifact() {

@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { TypedDataEncoder, verifyTypedData, Wallet } from "ethers";
 import {
   startNats, startServe, tempDir, cleanup, natsConnect, signedTick, publishTick, collect, waitUntil, request, sleep,
-  INTENT_SIGNER, run,
+  INTENT_SIGNER, INTENT_TYPES, run,
 } from "./harness.mjs";
 
 const DAY = 86400;
@@ -29,13 +29,6 @@ function erfc(x) {
   return x >= 0 ? r : 2 - r;
 }
 
-const INTENT_TYPES = {
-  LiquidationIntent: [
-    { name: "account", type: "uint256" }, { name: "nonce", type: "uint64" }, { name: "deadline", type: "uint64" },
-    { name: "epoch", type: "uint64" }, { name: "equity", type: "int256" }, { name: "maintenanceMargin", type: "uint256" },
-    { name: "marketDigest", type: "bytes32" },
-  ],
-};
 const DOMAIN = { name: "vaultrisk", version: "1", chainId: 31337n, verifyingContract: "0x0000000000000000000000000000000000000000" };
 
 // Account 1: long 10 perps at 100 with 300 cash: equity 10S - 700, MM 1.74S, IM 2.2S.

@@ -5,18 +5,7 @@
 import { readFileSync } from "node:fs";
 import { Interface, Transaction, TypedDataEncoder, getCreateAddress, verifyTypedData, verifyMessage } from "ethers";
 import { StandardMerkleTree } from "@openzeppelin/merkle-tree";
-
-const types = {
-  LiquidationIntent: [
-    { name: "account", type: "uint256" },
-    { name: "nonce", type: "uint64" },
-    { name: "deadline", type: "uint64" },
-    { name: "epoch", type: "uint64" },
-    { name: "equity", type: "int256" },
-    { name: "maintenanceMargin", type: "uint256" },
-    { name: "marketDigest", type: "bytes32" },
-  ],
-};
+import { INTENT_TYPES as types, STATE_LEAF_TYPES as LEAF } from "./harness.mjs";
 
 const cases = JSON.parse(readFileSync(process.argv[2], "utf8"));
 let passed = 0, failed = 0;
@@ -36,7 +25,6 @@ for (const m of cases.messages) {
   check(signer === m.signer, `message signer ${signer} vs ${m.signer}`);
 }
 // State trees: OpenZeppelin's own implementation must give the same root and proofs.
-const LEAF = ["uint64", "uint256", "int256", "uint256", "uint256", "uint8"];
 for (const t of cases.trees ?? []) {
   const tree = StandardMerkleTree.of(t.values, LEAF);
   check(tree.root === t.root, `root of ${t.values.length} leaves: OpenZeppelin ${tree.root} vs ${t.root}`);

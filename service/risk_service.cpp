@@ -593,17 +593,17 @@ void Service::maybe_roll_epoch() {
   // Capture every account as it stands, durably, before the epoch counts as closed:
   // after a crash the capture is either complete or the epoch is still open.
   const Book& book = vault_.book();
-  const AccountTable t = engine_->accounts();
+  AccountTable t = engine_->accounts();
   EpochCapture c;
   c.epoch = epoch_;
   c.started_ms = epoch_started_ms_;
   c.closed_ms = now;
   c.account.assign(book.account_id.begin(), book.account_id.end());
-  c.equity = t.equity;
-  c.mm = t.mm;
-  c.im = t.im;
-  c.status = t.status;
-  c.intents = epoch_intents_;
+  c.equity = std::move(t.equity);
+  c.mm = std::move(t.mm);
+  c.im = std::move(t.im);
+  c.status = std::move(t.status);
+  c.intents = epoch_intents_;  // a copy: if the write fails, the epoch stays open with its intents
   epochs_.write_capture(c);
   ++epoch_;
   epoch_started_ms_ = now;

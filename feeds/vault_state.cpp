@@ -176,14 +176,15 @@ Applied VaultState::apply(const VaultEvent& e) {
 void VaultState::mark_seen(const std::string& id) {
   if (!seen_.insert(id).second) return;
   seen_order_.push_back(id);
-  while (seen_order_.size() > seen_window_) {
-    seen_.erase(seen_order_.front());
-    seen_order_.pop_front();
-  }
+  trim_seen();
 }
 
 void VaultState::set_seen_window(std::size_t n) {
   seen_window_ = std::max<std::size_t>(n, 1);
+  trim_seen();
+}
+
+void VaultState::trim_seen() {
   while (seen_order_.size() > seen_window_) {
     seen_.erase(seen_order_.front());
     seen_order_.pop_front();

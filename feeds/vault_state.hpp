@@ -64,6 +64,7 @@ class VaultState {
  private:
   void apply_trade(const VaultEvent& e);
   void remove_position(std::size_t p);
+  void trim_seen();  // drops the oldest ids beyond the window
 
   Book book_;
   std::unordered_map<std::string, std::int32_t> inst_;

@@ -16,7 +16,13 @@ Hash32 standard_leaf_hash(const Bytes& value) {
 
 StateLeaf StateLeaf::from_values(std::uint64_t epoch, std::uint64_t account, double equity, double mm, double im,
                                  std::uint8_t status) {
-  if (mm < 0 || im < 0) throw input_error("state leaf: margins must not be negative");
+  // |x| <= 1e57 fits an int256 at 18 decimals (5.7e58). The numeric domain keeps every
+  // account far inside it; one that is not (status 3, a non-finite or impossible value)
+  // is committed as quarantined: zeros with status 3, so that no account can stop an epoch.
+  constexpr double kMax = 1e57;
+  const auto fits = [](double x, double lo) { return x >= lo && x <= kMax; };
+  if (status == kQuarantined || !fits(equity, -kMax) || !fits(mm, 0.0) || !fits(im, 0.0))
+    return StateLeaf{epoch, account, Word{}, Word{}, Word{}, kQuarantined};
   return StateLeaf{epoch, account, Word::fixed18(equity), Word::fixed18(mm), Word::fixed18(im), status};
 }
 

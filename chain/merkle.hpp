@@ -24,8 +24,11 @@ struct StateLeaf {
   std::uint64_t epoch = 0;
   std::uint64_t account = 0;
   Word equity, mm, im;  // int256, uint256, uint256; 18 decimals
-  std::uint8_t status = 0;
-  // From the engine's doubles (rounded half-even); throws input_error when a margin is negative.
+  std::uint8_t status = 0;  // 0 healthy, 1 margin_call, 2 liquidatable, 3 quarantined (AccountStatus::error)
+  static constexpr std::uint8_t kQuarantined = 3;
+  // From the engine's doubles (rounded half-even). Never throws on values: an account
+  // with status 3, a non-finite value, a negative margin or |value| > 1e57 becomes a
+  // quarantined leaf (zero words, status 3).
   static StateLeaf from_values(std::uint64_t epoch, std::uint64_t account, double equity, double mm, double im,
                                std::uint8_t status);
   Hash32 hash() const;

@@ -61,7 +61,10 @@ State survives kill -9 (write-ahead log and snapshots in --state-dir).
   --book DIR                  initial book, used when --state-dir holds none
   --market FILE               initial market, until ticks arrive
   --config FILE               margin methodology JSON (default SPEC §4)
-  --state-dir DIR             durable state (default ./vaultrisk-state)
+  --state-dir DIR             durable state (default ./vaultrisk-state); every file checksummed: damage
+                              is recovered exactly or refused with the file named
+  --fresh-state               set the state dir's contents aside (discarded-<ms>/) and start from --book,
+                              replaying VAULT from sequence 1; nonces and epochs continue
   --oracle-signers LIST       comma-separated oracle addresses allowed to sign ticks
   --signing-key FILE          hex secp256k1 key that signs liquidation intents
   --chain-id N                EIP-712 domain chainId (default 31337)
@@ -108,7 +111,7 @@ int cmd_serve(const std::vector<std::string>& argv) {
             {"nats", "book", "market", "config", "state-dir", "oracle-signers", "signing-key", "chain-id",
              "verifying-contract", "contract", "rpc", "poster-key", "rpc-timeout-ms", "intent-ttl", "max-tick-age-ms", "epoch-seconds", "snapshot-every",
              "metrics-port", "device"},
-            {"quiet"});
+            {"quiet", "fresh-state"});
   service::ServeConfig c;
   c.nats_url = args.get_or("nats", c.nats_url);
   c.book_dir = args.get_or("book", "");
@@ -132,6 +135,7 @@ int cmd_serve(const std::vector<std::string>& argv) {
   c.metrics_port = port == "-1" ? -1 : static_cast<int>(args.uint("metrics-port", 9464));
   c.device = parse_device(args.get_or("device", "auto"));
   c.quiet = args.flag("quiet");
+  c.fresh_state = args.flag("fresh-state");
   install_signals();
   return service::run_service(c, g_stop);
 }

@@ -18,6 +18,12 @@ class input_error : public error {
   using error::error;
 };
 
+// Input that parses but lies outside its documented numeric domain (core/limits.hpp).
+class out_of_range_error : public input_error {
+ public:
+  using input_error::input_error;
+};
+
 // A requested feature or device is not available in this build / on this host.
 class unavailable_error : public error {
  public:

@@ -6,6 +6,7 @@
 #include "chain/keccak.hpp"
 #include "chain/secp256k1.hpp"
 #include "core/error.hpp"
+#include "core/limits.hpp"
 #include "io/csv_reader.hpp"
 #include "io/json_fields.hpp"
 #include "io/market_json.hpp"
@@ -44,9 +45,14 @@ std::variant<OracleTick, TickRejection> TickValidator::check(std::string_view su
   if (subject.substr(0, kSubjectPrefix.size()) != kSubjectPrefix)
     return TickRejection{"bad_subject", "expected oracle.tick.<UNDERLYING>"};
   const std::string_view subject_und = subject.substr(kSubjectPrefix.size());
+  if (body.size() > limits::kMaxTickBytes)
+    return TickRejection{"too_large", "body is " + std::to_string(body.size()) + " bytes (max " +
+                                          std::to_string(limits::kMaxTickBytes) + ")"};
   OracleTick t;
   try {
     t = decode_tick(body);
+  } catch (const out_of_range_error& e) {
+    return TickRejection{"out_of_range", e.what()};
   } catch (const input_error& e) {
     const std::string what = e.what();
     const bool numbers = what.find("must be") != std::string::npos || what.find("finite") != std::string::npos;

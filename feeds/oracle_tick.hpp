@@ -35,7 +35,8 @@ struct TickValidatorConfig {
   std::int64_t max_future_ms = 2000;   // clock skew allowed ahead of us
 };
 
-// Checks, in order: subject, JSON shape and numbers, signature and signer,
+// Checks, in order: subject, size, JSON shape and numbers (the numeric domain of
+// core/limits.hpp: out_of_range), signature and signer,
 // sequence, age. Stateless except for the last accepted seq per underlying,
 // which only accept() changes.
 class TickValidator {

@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "core/error.hpp"
+#include "core/limits.hpp"
 #include "io/csv_reader.hpp"
 #include "io/json_fields.hpp"
 
@@ -39,7 +40,7 @@ std::uint64_t key(std::int32_t a, std::int32_t i) {
 
 }  // namespace
 
-VaultEvent parse_vault_event(std::string_view subject, std::string_view body, std::string_view msg_id) {
+VaultEvent parse_vault_event(std::string_view subject, std::string_view body) {
   constexpr std::string_view prefix = "vault.event.";
   if (subject.substr(0, prefix.size()) != prefix) throw input_error("subject: expected vault.event.<type>.<key>");
   const std::string_view rest = subject.substr(prefix.size());
@@ -61,8 +62,9 @@ VaultEvent parse_vault_event(std::string_view subject, std::string_view body, st
       e.expiry = io::require_number(j, "expiry", "event");
       e.strike = io::require_number(j, "strike", "event");
       e.option_type = string_field(j, "type");
-      if (e.expiry < 0 || e.expiry != std::floor(e.expiry)) throw input_error("event.expiry: must be whole unix seconds");
-      if (!(e.strike > 0)) throw input_error("event.strike: must be positive");
+      limits::require_range(e.expiry, 0, limits::kMaxTime, "event.expiry");
+      if (e.expiry != std::floor(e.expiry)) throw input_error("event.expiry: must be whole unix seconds");
+      limits::require_range(e.strike, limits::kMinPrice, limits::kMaxPrice, "event.strike");
       if (e.option_type != "C" && e.option_type != "P") throw input_error("event.type: must be C or P");
     } else if (e.kind == "perp") {
       for (const char* k : {"expiry", "strike", "type"})
@@ -71,7 +73,8 @@ VaultEvent parse_vault_event(std::string_view subject, std::string_view body, st
     } else {
       throw input_error("event.kind: must be option or perp");
     }
-    e.id = msg_id.empty() ? "instrument:" + e.instrument_id : std::string(msg_id);
+    // A listing's identity is its instrument: listing it twice is refused anyway.
+    e.id = "instrument:" + e.instrument_id;
     return e;
   }
   if (type == "deposit" || type == "withdraw") {
@@ -79,6 +82,7 @@ VaultEvent parse_vault_event(std::string_view subject, std::string_view body, st
     e.type = type == "deposit" ? EventType::deposit : EventType::withdraw;
     e.amount = io::require_number(j, "amount", "event");
     if (!(e.amount > 0)) throw input_error("event.amount: must be positive");
+    limits::require_range(e.amount, 0, limits::kMaxAmount, "event.amount");
   } else if (type == "trade") {
     io::require_object(j, "event", {"id", "account", "instrument", "quantity", "price"});
     e.type = EventType::trade;
@@ -87,16 +91,18 @@ VaultEvent parse_vault_event(std::string_view subject, std::string_view body, st
     e.price = io::require_number(j, "price", "event");
     if (e.quantity == 0) throw input_error("event.quantity: must not be zero");
     if (e.price < 0) throw input_error("event.price: must not be negative");
+    limits::require_range(e.quantity, -limits::kMaxTradeQuantity, limits::kMaxTradeQuantity, "event.quantity");
+    limits::require_range(e.price, 0, limits::kMaxPrice, "event.price");
   } else {
     throw input_error("subject: unknown event type '" + std::string(type) + "'");
   }
   e.account = account_field(j);
   if (parse_u64(tail, "subject account") != e.account)
     throw input_error("subject: account " + std::string(tail) + " but body account is " + std::to_string(e.account));
-  // The event's identity is its body id (SPEC §6); Nats-Msg-Id carries the same value
-  // for JetStream's de-duplication and stands in only when the body has none.
-  e.id = j.contains("id") && j["id"].is_string() ? j["id"].get<std::string>() : std::string(msg_id);
-  if (e.id.empty()) throw input_error("event.id: missing (and no Nats-Msg-Id header)");
+  // The event's identity is its body id (SPEC §6), and nothing else: Nats-Msg-Id is
+  // JetStream's de-duplication key, set by the publisher, and may differ or be absent.
+  e.id = string_field(j, "id");
+  if (!limits::valid_event_id(e.id)) throw input_error("event.id: must be 1..128 printable ASCII characters");
   return e;
 }
 
@@ -124,10 +130,19 @@ bool VaultState::take_structural_change() {
 }
 
 Applied VaultState::apply(const VaultEvent& e) {
-  if (seen_.count(e.id)) return Applied::duplicate;
+  // Listings are idempotent by their terms (below), everything else by its event id.
+  if (e.type != EventType::instrument && seen_.count(e.id)) return Applied::duplicate;
   switch (e.type) {
     case EventType::instrument: {
-      if (inst_.count(e.instrument_id)) throw input_error("instrument '" + e.instrument_id + "' is already listed");
+      if (auto it = inst_.find(e.instrument_id); it != inst_.end()) {
+        // The same terms again (a redelivery, a republished listing): a no-op. Other terms: refused.
+        const std::int32_t i = it->second;
+        const bool perp = e.kind == "perp";
+        if (book_.underlyings[book_.underlying[i]] == e.underlying && (book_.kind[i] == InstrumentKind::perp) == perp &&
+            (perp || (book_.expiry[i] == e.expiry && book_.strike[i] == e.strike && (book_.is_call[i] != 0) == (e.option_type == "C"))))
+          return Applied::duplicate;
+        throw input_error("instrument '" + e.instrument_id + "' is already listed with other terms");
+      }
       auto u = std::find(book_.underlyings.begin(), book_.underlyings.end(), e.underlying);
       if (u == book_.underlyings.end()) {
         // A new underlying: renumber so names stay sorted.
@@ -149,6 +164,7 @@ Applied VaultState::apply(const VaultEvent& e) {
     }
     case EventType::deposit: {
       const std::int32_t a = account_index(e.account);
+      if (a >= 0) require_cash(book_.cash[a] + e.amount, e.account);
       if (a < 0) {  // a first deposit opens the account
         book_.account_id.push_back(e.account);
         book_.cash.push_back(e.amount);
@@ -162,6 +178,7 @@ Applied VaultState::apply(const VaultEvent& e) {
     case EventType::withdraw: {
       const std::int32_t a = account_index(e.account);
       if (a < 0) throw input_error("withdraw: unknown account " + std::to_string(e.account));
+      require_cash(book_.cash[a] - e.amount, e.account);
       book_.cash[a] -= e.amount;
       break;
     }
@@ -197,38 +214,45 @@ void VaultState::apply_trade(const VaultEvent& e) {
   const std::int32_t i = instrument_index(e.instrument);
   if (i < 0) throw input_error("trade: unknown instrument '" + e.instrument + "'");
   const bool perp = book_.kind[i] == InstrumentKind::perp;
-  if (perp && !(e.price > 0)) throw input_error("trade: a perp price must be positive");
+  if (perp) limits::require_range(e.price, limits::kMinPrice, limits::kMaxPrice, "trade: a perp's price");
+  // The outcome first, checked against the numeric domain; the book changes only
+  // once every check has passed.
   auto it = pos_.find(key(a, i));
-  if (it == pos_.end()) {
+  const bool fresh = it == pos_.end();
+  const double q0 = fresh ? 0.0 : book_.pos_quantity[it->second];
+  const double entry0 = fresh || !perp ? e.price : book_.pos_entry[it->second];
+  double q = q0 + e.quantity, entry = perp ? entry0 : 0.0, cash = book_.cash[a];
+  if (!perp) {
+    cash -= e.quantity * e.price;
+  } else if (!fresh && (q0 > 0) == (e.quantity > 0)) {  // increase: quantity-weighted average entry
+    entry = (std::fabs(q0) * entry0 + std::fabs(e.quantity) * e.price) / (std::fabs(q0) + std::fabs(e.quantity));
+  } else if (!fresh) {  // reduction (and maybe a flip): realise the closed part
+    const double closed = std::min(std::fabs(e.quantity), std::fabs(q0));
+    cash += (q0 > 0 ? closed : -closed) * (e.price - entry0);
+    if (std::fabs(e.quantity) > std::fabs(q0)) entry = e.price;
+  }
+  limits::require_range(q, -limits::kMaxPosition, limits::kMaxPosition,
+                        "trade: position of account " + std::to_string(e.account) + " in '" + e.instrument + "' after it");
+  require_cash(cash, e.account);
+  structural_ = true;  // a quantity or entry changed: the engine's layout holds both
+  book_.cash[a] = cash;
+  if (fresh) {
     book_.pos_account.push_back(a);
     book_.pos_instrument.push_back(i);
-    book_.pos_quantity.push_back(e.quantity);
-    book_.pos_entry.push_back(perp ? e.price : 0.0);
+    book_.pos_quantity.push_back(q);
+    book_.pos_entry.push_back(entry);
     pos_[key(a, i)] = book_.position_count() - 1;
-    if (!perp) book_.cash[a] -= e.quantity * e.price;
-    structural_ = true;
     return;
   }
   const std::size_t p = it->second;
-  structural_ = true;  // a quantity or entry changed: the engine's layout holds both
-  double& q = book_.pos_quantity[p];
-  if (!perp) {
-    book_.cash[a] -= e.quantity * e.price;
-    q += e.quantity;
-  } else {
-    double& entry = book_.pos_entry[p];
-    if ((q > 0) == (e.quantity > 0)) {  // increase: quantity-weighted average entry
-      entry = (std::fabs(q) * entry + std::fabs(e.quantity) * e.price) / (std::fabs(q) + std::fabs(e.quantity));
-      q += e.quantity;
-    } else {  // reduction (and maybe a flip): realise the closed part
-      const double closed = std::min(std::fabs(e.quantity), std::fabs(q));
-      book_.cash[a] += (q > 0 ? closed : -closed) * (e.price - entry);
-      const bool flips = std::fabs(e.quantity) > std::fabs(q);
-      q += e.quantity;
-      if (flips) entry = e.price;
-    }
-  }
+  book_.pos_quantity[p] = q;
+  book_.pos_entry[p] = entry;
   if (q == 0.0) remove_position(p);
+}
+
+void VaultState::require_cash(double cash, std::uint64_t account) {
+  limits::require_range(cash, -limits::kMaxCash, limits::kMaxCash,
+                        "cash of account " + std::to_string(account) + " after the event");
 }
 
 void VaultState::remove_position(std::size_t p) {

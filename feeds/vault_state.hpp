@@ -16,7 +16,7 @@ enum class EventType { instrument, deposit, withdraw, trade };
 
 struct VaultEvent {
   EventType type{};
-  std::string id;  // unique event id: the body's "id" (listings: Nats-Msg-Id, else "instrument:<id>")
+  std::string id;  // unique event id: the body's "id" (listings: "instrument:<id>")
   // instrument
   std::string instrument_id, underlying, kind, option_type;
   double expiry = 0, strike = 0;
@@ -27,8 +27,9 @@ struct VaultEvent {
 };
 
 // Parses subject vault.event.<type>.<account|underlying> and its JSON body;
-// throws input_error with the reason.
-VaultEvent parse_vault_event(std::string_view subject, std::string_view body, std::string_view msg_id);
+// throws input_error with the reason (out_of_range_error outside the numeric
+// domain of core/limits.hpp). The event's identity is the body's `id`.
+VaultEvent parse_vault_event(std::string_view subject, std::string_view body);
 
 enum class Applied { applied, duplicate };
 
@@ -37,7 +38,8 @@ class VaultState {
   VaultState() = default;
   explicit VaultState(Book book);
 
-  // Applies one event or throws input_error, changing nothing. An event id seen
+  // Applies one event or throws input_error, changing nothing (out_of_range_error
+  // when the outcome would leave the numeric domain: cash, position size). An event id seen
   // before is a no-op (idempotence across redeliveries and republishing).
   Applied apply(const VaultEvent& e);
 
@@ -63,6 +65,7 @@ class VaultState {
 
  private:
   void apply_trade(const VaultEvent& e);
+  static void require_cash(double cash, std::uint64_t account);  // out_of_range_error past kMaxCash
   void remove_position(std::size_t p);
   void trim_seen();  // drops the oldest ids beyond the window
 

@@ -2,10 +2,12 @@
 #include "io/book_csv.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <map>
 #include <unordered_map>
 
 #include "core/error.hpp"
+#include "core/limits.hpp"
 #include "io/csv_reader.hpp"
 #include "io/flat_index.hpp"
 #include "io/number_format.hpp"
@@ -35,10 +37,10 @@ void load_instruments(const std::filesystem::path& path, Book& book,
     lines.push_back(r.line());
     if (kind == "option") {
       const double expiry = r.number(EXPIRY);
-      if (expiry < 0 || expiry != static_cast<double>(static_cast<std::int64_t>(expiry)))
-        r.fail(EXPIRY, "must be a non-negative integer of unix seconds");
+      if (expiry < 0 || expiry >= limits::kMaxTime || expiry != static_cast<double>(static_cast<std::int64_t>(expiry)))
+        r.fail(EXPIRY, "must be whole unix seconds in [0, 4102444800)");
       const double strike = r.number(STRIKE);
-      if (!(strike > 0.0)) r.fail(STRIKE, "must be positive");
+      if (!(strike >= limits::kMinPrice && strike <= limits::kMaxPrice)) r.fail(STRIKE, "must be in [1e-08, 1e+09]");
       const std::string_view type = r.field(TYPE);
       if (type != "C" && type != "P") r.fail(TYPE, "must be C or P, got '" + std::string(type) + "'");
       book.kind.push_back(InstrumentKind::option);
@@ -72,7 +74,9 @@ void load_accounts(const std::filesystem::path& path, Book& book,
     if (!fresh) r.fail(0, "duplicate account " + std::to_string(id) + " (first on line " + std::to_string(lines[it->second]) + ")");
     if (book.account_id.size() >= static_cast<std::size_t>(INT32_MAX)) r.fail_line("too many accounts");
     book.account_id.push_back(id);
-    book.cash.push_back(r.number(1));
+    const double cash = r.number(1);
+    if (!(std::fabs(cash) <= limits::kMaxCash)) r.fail(1, "|cash| must be at most 1e+18");
+    book.cash.push_back(cash);
     lines.push_back(r.line());
   }
 }
@@ -107,10 +111,11 @@ void load_positions(const std::filesystem::path& path, Book& book,
     if (ii < 0)
       r.fail(INSTRUMENT, "unknown instrument '" + std::string(r.field(INSTRUMENT)) + "' (not in instruments.csv)");
     const double q = r.number(QTY);
+    if (!(std::fabs(q) <= limits::kMaxPosition)) r.fail(QTY, "|quantity| must be at most 1e+12");
     double entry = 0.0;
     if (book.kind[ii] == InstrumentKind::perp) {
       entry = r.number(ENTRY);
-      if (entry < 0.0) r.fail(ENTRY, "must not be negative");
+      if (!(entry >= 0.0 && entry <= limits::kMaxPrice)) r.fail(ENTRY, "must be in [0, 1e+09]");
     } else {
       r.number_or(ENTRY, 0.0);  // checked, unused for options
     }

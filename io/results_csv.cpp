@@ -30,6 +30,7 @@ const char* status_name(std::uint8_t status) {
     case AccountStatus::healthy: return "healthy";
     case AccountStatus::margin_call: return "margin_call";
     case AccountStatus::liquidatable: return "liquidatable";
+    case AccountStatus::error: return "error";
   }
   return "unknown";
 }

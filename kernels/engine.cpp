@@ -174,18 +174,22 @@ Layout make_layout(const Book& book, const Methodology& methodology,
 
 }  // namespace
 
+void validate_market_for_option(const std::string& id, double expiry, double strike, const std::string& underlying,
+                                const UnderlyingMarket& m) {
+  const std::string problem = option_market_problem(expiry, strike, m);
+  if (!problem.empty())
+    throw input_error("market: underlyings." + underlying + ": instrument '" + id + "' (expiry " + fmt(expiry) +
+                      "): " + problem);
+}
+
 void validate_market_for_book(const Book& book, const std::string& underlying, const UnderlyingMarket& m) {
   validate_underlying_market(m, "market: underlyings." + underlying);
   const auto it = std::find(book.underlyings.begin(), book.underlyings.end(), underlying);
   if (it == book.underlyings.end()) return;
   const auto u = static_cast<std::int32_t>(it - book.underlyings.begin());
-  for (std::size_t i = 0; i < book.instrument_count(); ++i) {
-    if (book.underlying[i] != u || book.kind[i] != InstrumentKind::option) continue;
-    const std::string problem = option_market_problem(book.expiry[i], book.strike[i], m);
-    if (!problem.empty())
-      throw input_error("market: underlyings." + underlying + ": instrument '" + book.instrument_id[i] + "' (expiry " +
-                        fmt(book.expiry[i]) + "): " + problem);
-  }
+  for (std::size_t i = 0; i < book.instrument_count(); ++i)
+    if (book.underlying[i] == u && book.kind[i] == InstrumentKind::option)
+      validate_market_for_option(book.instrument_id[i], book.expiry[i], book.strike[i], underlying, m);
 }
 
 Engine::Engine(const Book& book, const Methodology& methodology, Device device)

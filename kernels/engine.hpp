@@ -32,6 +32,9 @@ struct BlockResults : BlockTable {
 // (a slice for each unexpired expiry, w > 0 at each strike). Throws input_error
 // naming the instrument; for when no engine is at hand to check it on the device.
 void validate_market_for_book(const Book& book, const std::string& underlying, const UnderlyingMarket& market);
+// The same check for one option (e.g. a new listing) of `underlying`.
+void validate_market_for_option(const std::string& id, double expiry, double strike, const std::string& underlying,
+                                const UnderlyingMarket& market);
 
 namespace detail {
 class Backend;

@@ -176,9 +176,7 @@ struct AggregateAccount {
     v.a_im[a] = im;
     v.a_mm_surplus[a] = mm_surplus;
     v.a_im_surplus[a] = im_surplus;
-    v.a_status[a] = static_cast<std::uint8_t>(mm_surplus < 0.0   ? AccountStatus::liquidatable
-                                              : im_surplus < 0.0 ? AccountStatus::margin_call
-                                                                 : AccountStatus::healthy);
+    v.a_status[a] = static_cast<std::uint8_t>(classify_account(equity, mm, im));
   }
 };
 

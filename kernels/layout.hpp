@@ -5,12 +5,23 @@
 #include <cstdint>
 #include <vector>
 
+#include "pricing/config.hpp"
 #include "pricing/svi.hpp"
 #include "pricing/vol_shock.hpp"
 
 namespace vaultrisk {
 
-enum class AccountStatus : std::uint8_t { healthy = 0, margin_call = 1, liquidatable = 2 };
+// `error`: the account's equity or a margin is not a finite number. The numeric
+// domain at the door (core/limits.hpp) keeps this from happening; should it happen
+// anyway, the account is quarantined (an alert, no intent) rather than called healthy.
+enum class AccountStatus : std::uint8_t { healthy = 0, margin_call = 1, liquidatable = 2, error = 3 };
+
+// SPEC §4's status, with non-finite values quarantined (NaN < 0 is false, so a plain
+// comparison would call a NaN account healthy). x - x == 0 exactly when x is finite.
+VR_HD_INLINE AccountStatus classify_account(double equity, double mm, double im) {
+  if (!(equity - equity == 0.0 && mm - mm == 0.0 && im - im == 0.0)) return AccountStatus::error;
+  return equity - mm < 0.0 ? AccountStatus::liquidatable : equity - im < 0.0 ? AccountStatus::margin_call : AccountStatus::healthy;
+}
 
 // Methodology of one underlying, flattened for the device.
 struct MarginParams {

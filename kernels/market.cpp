@@ -5,6 +5,7 @@
 #include <set>
 
 #include "core/error.hpp"
+#include "core/limits.hpp"
 
 namespace vaultrisk {
 
@@ -15,25 +16,22 @@ void require(bool ok, const std::string& where, const char* what) {
 }  // namespace
 
 void validate_underlying_market(const UnderlyingMarket& m, const std::string& where) {
-  require(std::isfinite(m.spot) && m.spot > 0.0, where + ".spot", "must be a positive finite number");
-  require(std::isfinite(m.rate) && std::fabs(m.rate) < 10.0, where + ".rate",
-          "must be a finite number with |rate| < 10");
-  require(std::isfinite(m.confidence) && m.confidence >= 0.0 && m.confidence <= 1.0,
-          where + ".confidence", "must be in [0, 1]");
-  require(std::isfinite(m.time), where + ".time", "must be a finite number");
+  using namespace limits;
+  require_range(m.spot, kMinPrice, kMaxPrice, where + ".spot");
+  require_range(m.rate, -kMaxAbsRate, kMaxAbsRate, where + ".rate");
+  require_range(m.confidence, 0.0, 1.0, where + ".confidence");
+  require_range(m.time, 0.0, kMaxTime, where + ".time");
   std::set<double> seen;
   for (std::size_t e = 0; e < m.expiries.size(); ++e) {
     const ExpirySlice& s = m.expiries[e];
     const std::string w = where + ".expiries[" + std::to_string(e) + "]";
-    require(std::isfinite(s.expiry), w + ".expiry", "must be a finite number");
+    require_range(s.expiry, 0.0, kMaxTime, w + ".expiry");
     require(seen.insert(s.expiry).second, w + ".expiry", "duplicate expiry");
-    require(std::isfinite(s.svi.a), w + ".svi.a", "must be a finite number");
-    require(std::isfinite(s.svi.b) && s.svi.b >= 0.0, w + ".svi.b", "must be a finite number >= 0");
-    require(std::isfinite(s.svi.rho) && std::fabs(s.svi.rho) <= 1.0, w + ".svi.rho",
-            "must be in [-1, 1]");
-    require(std::isfinite(s.svi.m), w + ".svi.m", "must be a finite number");
-    require(std::isfinite(s.svi.sigma) && s.svi.sigma >= 0.0, w + ".svi.sigma",
-            "must be a finite number >= 0");
+    require_range(s.svi.a, -kMaxSvi, kMaxSvi, w + ".svi.a");
+    require_range(s.svi.b, 0.0, kMaxSvi, w + ".svi.b");
+    require_range(s.svi.rho, -1.0, 1.0, w + ".svi.rho");
+    require_range(s.svi.m, -kMaxSvi, kMaxSvi, w + ".svi.m");
+    require_range(s.svi.sigma, 0.0, kMaxSvi, w + ".svi.sigma");
   }
 }
 

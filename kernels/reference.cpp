@@ -163,9 +163,7 @@ Result revalue(const Book& book, const Market& market, const Methodology& method
     ac.im.push_back(im);
     ac.mm_surplus.push_back(equity - mm);
     ac.im_surplus.push_back(equity - im);
-    ac.status.push_back(static_cast<std::uint8_t>(equity - mm < 0   ? AccountStatus::liquidatable
-                                                  : equity - im < 0 ? AccountStatus::margin_call
-                                                                    : AccountStatus::healthy));
+    ac.status.push_back(static_cast<std::uint8_t>(classify_account(equity, mm, im)));
   }
   return r;
 }

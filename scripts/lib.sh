@@ -6,7 +6,7 @@ VR_APT_PACKAGES=(
   build-essential cmake ninja-build pkg-config git curl
   libgtest-dev googletest libbenchmark-dev nlohmann-json3-dev
   libquantlib0-dev libboost-dev
-  libsecp256k1-dev libcrypto++-dev libcurl4-openssl-dev
+  libsecp256k1-dev libcrypto++-dev libcurl4-openssl-dev libxxhash-dev
   nats-server libnats-dev prometheus-cpp-dev
   python3 python3-numpy python3-scipy python3-pandas
 )

@@ -7,6 +7,7 @@
 #include "chain/anchor_client.hpp"
 #include "chain/json_rpc.hpp"
 #include "core/error.hpp"
+#include "service/api_request.hpp"
 #include "service/metrics.hpp"
 #include "service/nats_client.hpp"
 
@@ -296,29 +297,15 @@ void EpochAnchorer::serve_proof(const std::string& reply, const std::string& bod
     if (on_proof_error) on_proof_error(msg);
   };
   try {
-    json req;
-    try {
-      req = json::parse(body);
-    } catch (const std::exception&) {
-      return fail(400, "request body must be JSON: {\"account\": <id>, \"epoch\": <n>}");
-    }
-    auto uint_field = [&](const char* name) -> std::optional<std::uint64_t> {
-      if (!req.contains(name)) return std::nullopt;
-      const json& v = req[name];
-      if (v.is_number_unsigned()) return v.get<std::uint64_t>();
-      if (v.is_string() && !v.get<std::string>().empty() &&
-          v.get<std::string>().find_first_not_of("0123456789") == std::string::npos && v.get<std::string>().size() < 20)
-        return std::stoull(v.get<std::string>());
-      throw input_error(std::string(name) + " must be an unsigned integer");
-    };
-    if (!req.is_object() || !req.contains("account")) return fail(400, "missing field 'account'");
     std::optional<std::uint64_t> account, epoch;
     try {
-      account = uint_field("account");
-      epoch = uint_field("epoch");
+      const json req = parse_request(body, "{\"account\": <id>, \"epoch\": <n>}");
+      account = uint64_field(req, "account");
+      epoch = uint64_field(req, "epoch");
     } catch (const input_error& e) {
       return fail(400, e.what());
     }
+    if (!account) return fail(400, "missing field 'account'");
     std::uint64_t last_closed;
     {
       std::lock_guard<std::mutex> lock(mu_);

@@ -44,8 +44,8 @@ json leaf_json(const chain::StateLeaf& l) {
 
 chain::StateLeaf leaf_from_json(std::uint64_t epoch, const json& row, const std::string& where) {
   if (!row.is_array() || row.size() != 5 || !row[0].is_string() || !row[1].is_string() || !row[2].is_string() ||
-      !row[3].is_string() || !row[4].is_number_integer() || row[4].get<long long>() < 0 || row[4].get<long long>() > 2)
-    throw input_error(where + ": a leaf is [account, equity, mm, im, status] with decimal strings and status 0..2");
+      !row[3].is_string() || !row[4].is_number_integer() || row[4].get<long long>() < 0 || row[4].get<long long>() > chain::StateLeaf::kQuarantined)
+    throw input_error(where + ": a leaf is [account, equity, mm, im, status] with decimal strings and status 0..3");
   chain::StateLeaf l;
   l.epoch = epoch;
   const chain::Word a = chain::Word::from_decimal(row[0].get<std::string>(), false, where + ".account");

@@ -21,6 +21,7 @@ Metrics::Metrics(int port) : registry_(std::make_shared<prometheus::Registry>())
   epochs_pending_ = &BuildGauge().Name("vaultrisk_epochs_pending").Help("Closed epochs not yet published or anchored").Register(*registry_).Add({});
   last_anchored_ = &BuildGauge().Name("vaultrisk_last_anchored_epoch").Help("Latest epoch anchored on-chain").Register(*registry_).Add({});
   anchor_gas_ = &BuildGauge().Name("vaultrisk_anchor_gas_used").Help("Gas used by the latest anchor transaction").Register(*registry_).Add({});
+  failures_ = &BuildCounter().Name("vaultrisk_failures_total").Help("Steps that failed, were logged and skipped, by stage").Register(*registry_);
   anchor_failures_ = &BuildCounter().Name("vaultrisk_epoch_pipeline_failures_total").Help("Failed attempts to publish or anchor an epoch (retried)").Register(*registry_).Add({});
   if (port >= 0) {
     exposer_ = std::make_unique<Exposer>("127.0.0.1:" + std::to_string(port));

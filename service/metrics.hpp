@@ -33,6 +33,8 @@ class Metrics {
   void last_anchored_epoch(double e) { last_anchored_->Set(e); }
   void anchor_gas(double g) { anchor_gas_->Set(g); }
   void anchor_failure() { anchor_failures_->Increment(); }
+  // A step that failed and was skipped (stage: vault_event, alert, intent, api, ...).
+  void failure(const std::string& stage) { failures_->Add({{"stage", stage}}).Increment(); }
 
  private:
   std::shared_ptr<prometheus::Registry> registry_;
@@ -53,6 +55,7 @@ class Metrics {
   prometheus::Gauge* last_anchored_;
   prometheus::Gauge* anchor_gas_;
   prometheus::Counter* anchor_failures_;
+  prometheus::Family<prometheus::Counter>* failures_;
 };
 
 }  // namespace vaultrisk::service

@@ -1,7 +1,11 @@
 // nats.c wrapper.
 #include "service/nats_client.hpp"
 
+#include <chrono>
 #include <cstdio>
+#include <cstring>
+
+#include <nlohmann/json.hpp>
 
 namespace vaultrisk::service {
 
@@ -23,6 +27,9 @@ NatsClient::NatsClient(const std::string& url, const std::string& name) {
   nats_check(natsOptions_SetName(opts, name.c_str()), "nats name");
   nats_check(natsOptions_SetMaxReconnect(opts, -1), "nats reconnect");
   nats_check(natsOptions_SetReconnectWait(opts, 250), "nats reconnect wait");
+  nats_check(natsOptions_SetErrorHandler(opts, &NatsClient::on_async_error, this), "nats error handler");
+  nats_check(natsOptions_SetDisconnectedCB(opts, &NatsClient::on_disconnected, this), "nats disconnect handler");
+  nats_check(natsOptions_SetReconnectedCB(opts, &NatsClient::on_reconnected, this), "nats reconnect handler");
   nats_check(natsConnection_Connect(&nc_, opts), "connect to " + url);
   jsOptions jo;
   jsOptions_Init(&jo);
@@ -91,8 +98,27 @@ void NatsClient::subscribe(const std::string& subject, Handler handler, const st
     nats_check(natsConnection_QueueSubscribe(&s, nc_, subject.c_str(), queue.c_str(), &NatsClient::on_message,
                                              handlers_.back().get()),
                "subscribe " + subject);
-  natsSubscription_SetPendingLimits(s, -1, -1);  // never drop: backlog shows in metrics instead
+  // Bounded: a flood (or a few huge messages) is dropped by the client and counted,
+  // instead of growing memory without limit. Ticks coalesce per underlying anyway.
+  nats_check(natsSubscription_SetPendingLimits(s, 65536, 64 * 1024 * 1024), "pending limits " + subject);
   subs_.emplace_back(s);
+}
+
+void NatsClient::on_async_error(natsConnection*, natsSubscription* sub, natsStatus err, void* closure) {
+  auto* self = static_cast<NatsClient*>(closure);
+  if (err == NATS_SLOW_CONSUMER) {
+    ++self->dropped_;
+    std::fprintf(stderr, "[vaultrisk] slow consumer on %s: messages over the pending limits were dropped\n",
+                 sub ? natsSubscription_GetSubject(sub) : "?");
+    return;
+  }
+  std::fprintf(stderr, "[vaultrisk] NATS error: %s\n", natsStatus_GetText(err));
+}
+
+void NatsClient::on_disconnected(natsConnection*, void*) { std::fprintf(stderr, "[vaultrisk] NATS disconnected; reconnecting\n"); }
+void NatsClient::on_reconnected(natsConnection*, void* closure) {
+  static_cast<NatsClient*>(closure)->pull_remaining_ = 0;  // a pull request does not survive a reconnect: ask again
+  std::fprintf(stderr, "[vaultrisk] NATS reconnected\n");
 }
 
 void NatsClient::flush() { nats_check(natsConnection_Flush(nc_), "flush"); }
@@ -176,42 +202,69 @@ void NatsClient::pull_subscribe(const std::string& stream, const std::string& su
                                 std::uint64_t start_seq) {
   jsErrCode derr = static_cast<jsErrCode>(0);
   js_DeleteConsumer(js_, stream.c_str(), durable.c_str(), nullptr, &derr);  // absent is fine
-  jsSubOptions so;
-  jsSubOptions_Init(&so);
-  so.Stream = stream.c_str();
-  so.Config.Durable = durable.c_str();
-  so.Config.AckPolicy = js_AckExplicit;
-  so.Config.DeliverPolicy = js_DeliverByStartSequence;
-  so.Config.OptStartSeq = start_seq;
-  so.Config.AckWait = 30LL * 1000 * 1000 * 1000;  // ns
+  jsConsumerConfig cc;
+  jsConsumerConfig_Init(&cc);
+  cc.Durable = durable.c_str();
+  cc.AckPolicy = js_AckExplicit;
+  cc.DeliverPolicy = js_DeliverByStartSequence;
+  cc.OptStartSeq = start_seq;
+  cc.FilterSubject = subject.c_str();
+  cc.AckWait = 30LL * 1000 * 1000 * 1000;  // ns
+  jsConsumerInfo* ci = nullptr;
   jsErrCode jerr = static_cast<jsErrCode>(0);
-  nats_check(js_PullSubscribe(&pull_, js_, subject.c_str(), durable.c_str(), nullptr, &so, &jerr),
-             "durable consumer " + durable + " on " + subject);
+  nats_check(js_AddConsumer(&ci, js_, stream.c_str(), &cc, nullptr, &jerr), "durable consumer " + durable + " on " + subject);
+  jsConsumerInfo_Destroy(ci);
+  char* inbox = nullptr;
+  nats_check(natsInbox_Create(&inbox), "inbox");
+  const std::string reply = inbox;
+  natsInbox_Destroy(inbox);
+  if (pull_) natsSubscription_Destroy(pull_);
+  pull_ = nullptr;
+  nats_check(natsConnection_SubscribeSync(&pull_, nc_, reply.c_str()), "subscribe " + reply);
+  nats_check(natsSubscription_SetPendingLimits(pull_, 65536, 256 * 1024 * 1024), "pending limits " + reply);
+  pull_reply_ = reply;
+  next_subject_ = "$JS.API.CONSUMER.MSG.NEXT." + stream + "." + durable;
+  pull_remaining_ = 0;
+}
+
+namespace {
+constexpr std::int64_t kPullExpiresMs = 5000;
+std::int64_t steady_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+}  // namespace
+
+void NatsClient::send_pull_request(int batch) {
+  const std::string req = nlohmann::json({{"batch", batch}, {"expires", kPullExpiresMs * 1000000}}).dump();
+  nats_check(natsConnection_PublishRequest(nc_, next_subject_.c_str(), pull_reply_.c_str(), req.data(), static_cast<int>(req.size())),
+             "pull request " + next_subject_);
+  pull_remaining_ = batch;
+  // The server answers 408 when the request expires; should that answer be lost (a
+  // reconnect), the next request goes out a second later anyway.
+  pull_deadline_ms_ = steady_ms() + kPullExpiresMs + 1000;
 }
 
 std::vector<JsMessage> NatsClient::fetch(int batch, int timeout_ms) {
   std::vector<JsMessage> out;
-  natsMsgList list{nullptr, 0};
-  // Whatever is ready, at once; only when nothing is, wait for the first message.
-  // (A plain Fetch(batch) would sit out its timeout whenever fewer are pending.)
-  jsFetchRequest req;
-  jsFetchRequest_Init(&req);
-  req.Batch = batch;
-  req.NoWait = true;
-  natsStatus s = natsSubscription_FetchRequest(&list, pull_, &req);
-  if (s != NATS_OK || list.Count == 0) {
-    natsMsgList_Destroy(&list);
-    list = natsMsgList{nullptr, 0};
-    jsFetchRequest_Init(&req);
-    req.Batch = 1;
-    req.Expires = static_cast<int64_t>(timeout_ms) * 1000000;  // ns
-    s = natsSubscription_FetchRequest(&list, pull_, &req);
-  }
-  if (s == NATS_TIMEOUT || s == NATS_NOT_FOUND) return out;
-  nats_check(s, "fetch vault events");
-  for (int i = 0; i < list.Count; ++i) {
-    natsMsg* m = list.Msgs[i];
-    list.Msgs[i] = nullptr;  // ownership moves to JsMessage
+  if (pull_remaining_ <= 0 || steady_ms() > pull_deadline_ms_) send_pull_request(batch);
+  for (std::int64_t wait = timeout_ms;; wait = 0) {
+    natsMsg* m = nullptr;
+    const natsStatus s = wait > 0 ? natsSubscription_NextMsg(&m, pull_, wait) : natsSubscription_NextMsg(&m, pull_, 0);
+    if (s == NATS_TIMEOUT) break;
+    if (s == NATS_SLOW_CONSUMER) {  // dropped messages are redelivered after AckWait
+      ++dropped_;
+      continue;
+    }
+    nats_check(s, "fetch vault events");
+    const char* status = nullptr;
+    if (natsMsg_GetDataLength(m) == 0 && natsMsgHeader_Get(m, "Status", &status) == NATS_OK && status) {
+      // 404/408: the request is over (nothing pending, or it expired); 409: the server
+      // ended it (consumer deleted, too many waiting): ask again either way. 100: heartbeat.
+      if (std::strncmp(status, "100", 3) != 0) pull_remaining_ = 0;
+      natsMsg_Destroy(m);
+      if (pull_remaining_ == 0) break;  // the next fetch sends the next request
+      continue;
+    }
     jsMsgMetaData* meta = nullptr;
     std::uint64_t seq = 0, pending = 0;
     if (natsMsg_GetMetaData(&meta, m) == NATS_OK) {
@@ -220,13 +273,19 @@ std::vector<JsMessage> NatsClient::fetch(int batch, int timeout_ms) {
       jsMsgMetaData_Destroy(meta);
     }
     out.push_back(JsMessage{m, seq, pending});
+    if (--pull_remaining_ <= 0) break;  // that request is spent: the next fetch asks again
   }
-  natsMsgList_Destroy(&list);
   return out;
 }
 
-void NatsClient::ack(const JsMessage& m) { nats_check(natsMsg_Ack(m.msg, nullptr), "ack"); }
-void NatsClient::term(const JsMessage& m) { nats_check(natsMsg_Term(m.msg, nullptr), "term"); }
+void NatsClient::ack(const JsMessage& m) {
+  const char* reply = natsMsg_GetReply(m.msg);
+  if (reply) nats_check(natsConnection_PublishString(nc_, reply, "+ACK"), "ack");
+}
+void NatsClient::term(const JsMessage& m) {
+  const char* reply = natsMsg_GetReply(m.msg);
+  if (reply) nats_check(natsConnection_PublishString(nc_, reply, "+TERM"), "term");
+}
 void NatsClient::free(std::vector<JsMessage>& msgs) {
   for (auto& m : msgs) natsMsg_Destroy(m.msg);
   msgs.clear();

@@ -93,18 +93,36 @@ class NatsClient {
   // Durable pull consumer with explicit acks, delivering `stream` from `start_seq` on,
   // in order. Any earlier consumer of that name is replaced: the caller's own durable
   // record of what it applied is the truth, not the server's ack state.
+  //
+  // The pull protocol is spoken here (requests on $JS.API.CONSUMER.MSG.NEXT, one in
+  // flight, answered on a private inbox) rather than through natsSubscription_Fetch*:
+  // libnats 3.4.1, Debian 12's, writes past its batch array in _fetch when messages
+  // left over from an earlier fetch outnumber half the next batch (nats.c issue 749,
+  // fixed in 3.9.0), which aborted the service under a burst of vault events.
   void pull_subscribe(const std::string& stream, const std::string& subject, const std::string& durable,
                       std::uint64_t start_seq);
-  // Up to `batch` messages, waiting at most timeout_ms; caller must ack/term each and then free them.
+  // The messages that have arrived, at once; only when none has, waits up to timeout_ms
+  // for the first. At most `batch` are asked for per pull request. The caller acks or
+  // terms each and then frees them.
   std::vector<JsMessage> fetch(int batch, int timeout_ms);
-  static void ack(const JsMessage& m);
-  static void term(const JsMessage& m);
+  void ack(const JsMessage& m);
+  void term(const JsMessage& m);
   static void free(std::vector<JsMessage>& msgs);
+  // Messages dropped for a subscription over its pending limits (a slow consumer).
+  std::uint64_t dropped() const { return dropped_; }
 
  private:
   static void on_message(natsConnection*, natsSubscription*, natsMsg* msg, void* closure);
   static void on_publish_error(jsCtx*, jsPubAckErr* pae, void* closure);
-  std::atomic<std::uint64_t> js_failures_{0};
+  static void on_async_error(natsConnection*, natsSubscription*, natsStatus err, void* closure);
+  static void on_disconnected(natsConnection*, void* closure);
+  static void on_reconnected(natsConnection*, void* closure);
+  void send_pull_request(int batch);
+  std::atomic<std::uint64_t> js_failures_{0}, dropped_{0};
+  // The pull consumer: where requests go, and the one request in flight.
+  std::string next_subject_, pull_reply_;
+  std::atomic<int> pull_remaining_{0};  // messages the request in flight may still deliver (0: none in flight)
+  std::int64_t pull_deadline_ms_ = 0;
   natsConnection* nc_ = nullptr;
   jsCtx* js_ = nullptr;
   natsSubscription* pull_ = nullptr;

@@ -11,6 +11,7 @@
 #include <unistd.h>
 #include <cstdio>
 #include <deque>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -30,6 +31,8 @@
 #include "io/market_json.hpp"
 #include "io/methodology_json.hpp"
 #include "io/results_csv.hpp"
+#include "core/limits.hpp"
+#include "service/api_request.hpp"
 #include "service/epoch_anchorer.hpp"
 #include "service/epochs.hpp"
 #include "service/metrics.hpp"
@@ -46,6 +49,13 @@ using Clock = std::chrono::steady_clock;
 std::int64_t now_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
+
+// JSON text that never throws: a string that is not UTF-8 (from a header, a subject)
+// is written with U+FFFD in its place instead of stopping whatever was reporting it.
+std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+
+// Never evaluated (status_at_): a first evaluation compares with healthy.
+constexpr std::uint8_t kUnevaluated = 255;
 
 std::string rfc3339_now() {
   const std::time_t t = std::time(nullptr);
@@ -87,6 +97,8 @@ class Service {
   void on_tick(const Message& m);
   void vault_loop(std::atomic<bool>& stop);
   void process_vault_batch();
+  void check_listing(const feeds::VaultEvent& e) const;
+  void guarded(const char* stage, const std::function<void()>& step);
   void process_ticks();
   void evaluate(bool full, std::optional<Clock::time_point> tick_time);
   void emit_intent(std::int32_t account);
@@ -98,6 +110,7 @@ class Service {
   json meta() const;
   void maybe_snapshot(bool force);
   void maybe_roll_epoch();
+  std::uint64_t last_published_nonce();
   EndpointStats& endpoint(const std::string& name);
 
   ServeConfig cfg_;
@@ -131,6 +144,7 @@ class Service {
   std::uint64_t vault_seq_ = 0;
   std::uint64_t next_nonce_ = 0;
   std::uint64_t nonce_ceiling_ = 0;  // nonces below this are reserved durably
+  std::uint64_t nonce_floor_ = 0;    // 1 + the largest nonce the snapshot and WAL record
   std::size_t intents_logged_ = 0;   // per evaluation, to keep the log readable
   std::uint64_t epoch_ = 1;
   std::int64_t epoch_started_ms_ = 0;
@@ -153,7 +167,8 @@ class Service {
 
 Service::Service(const ServeConfig& c)
     : cfg_(c), methodology_(c.config_file.empty() ? default_methodology() : io::load_methodology(c.config_file)),
-      store_(c.state_dir), epochs_(c.state_dir), metrics_(c.metrics_port) {
+      store_(c.state_dir, c.fresh_state, [this](const std::string& m) { log("%s", m.c_str()); }), epochs_(c.state_dir),
+      metrics_(c.metrics_port) {
   feeds::TickValidatorConfig vc;
   for (const auto& s : c.oracle_signers) vc.signers.insert(chain::address_from_hex(s));
   if (vc.signers.empty()) throw input_error("--oracle-signers: at least one oracle address is required");
@@ -190,6 +205,7 @@ json Service::meta() const {
   json epoch_intents = json::array();
   for (const auto& d : epoch_intents_) epoch_intents.push_back(chain::to_hex(d));
   return {{"vault_seq", vault_seq_}, {"epoch", epoch_}, {"epoch_started_ms", epoch_started_ms_},
+          {"next_nonce", nonce_ceiling_},  // every nonce below it may have been used
           {"epoch_intents", epoch_intents},
           {"ticks", ticks}, {"statuses", statuses}, {"intents", intents},
           {"seen", std::vector<std::string>(vault_.seen_ids().begin(), vault_.seen_ids().end())}};
@@ -198,10 +214,15 @@ json Service::meta() const {
 void Service::apply_record(const json& r) {
   const std::string t = r.at("t");
   if (t == "event") {
-    const auto e = feeds::parse_vault_event(r.at("subject").get<std::string>(), r.at("body").get<std::string>(),
-                                            r.at("id").get<std::string>());
-    vault_.apply(e);
     vault_seq_ = std::max<std::uint64_t>(vault_seq_, r.at("seq"));
+    try {
+      vault_.apply(feeds::parse_vault_event(r.at("subject").get<std::string>(), r.at("body").get<std::string>()));
+    } catch (const input_error& e) {
+      // Recorded by an older vaultrisk, before the numeric domain refused it: skipped
+      // now, as it would be rejected today.
+      log("write-ahead event at stream sequence %llu no longer applies (skipped): %s",
+          static_cast<unsigned long long>(r.at("seq").get<std::uint64_t>()), e.what());
+    }
   } else if (t == "seq") {
     vault_seq_ = std::max<std::uint64_t>(vault_seq_, r.at("seq"));
   } else if (t == "tick") {
@@ -214,6 +235,7 @@ void Service::apply_record(const json& r) {
     published_[std::stoull(r.at("account").get<std::string>())] = r.at("status").get<std::uint8_t>();
   } else if (t == "intent") {
     intent_deadline_[std::stoull(r.at("account").get<std::string>())] = r.at("deadline");
+    if (r.contains("nonce")) nonce_floor_ = std::max(nonce_floor_, r["nonce"].get<std::uint64_t>() + 1);
     if (r.value("epoch", 0ull) == epoch_ && r.contains("digest"))
       epoch_intents_.push_back(chain::hash_from_hex(r["digest"].get<std::string>()));
   } else if (t == "clear_intent") {
@@ -228,8 +250,10 @@ void Service::apply_record(const json& r) {
 void Service::recover() {
   Book book;
   json m;
-  const bool had_snapshot = store_.load_snapshot(book, m);
+  const bool had_snapshot = store_.has_snapshot();
   if (had_snapshot) {
+    store_.load_snapshot(book, m);
+    nonce_floor_ = std::max<std::uint64_t>(nonce_floor_, m.value("next_nonce", 0ull));
     vault_ = feeds::VaultState(std::move(book));
     vault_seq_ = m.value("vault_seq", 0ull);
     epoch_ = m.value("epoch", 1ull);
@@ -257,12 +281,42 @@ void Service::recover() {
     ++replayed;
   });
   if (replayed) log("replayed %zu write-ahead records", replayed);
-  // Everything below the stored ceiling may have been used before a crash: start above it.
-  next_nonce_ = nonce_ceiling_ = store_.load_nonce();
+  // Everything below the high-water mark may have been used before a crash: start at it.
+  // The mark is the largest of every durable record of it, so that a damaged nonce
+  // file alone can never make a nonce repeat.
+  const auto file = store_.load_nonce();
+  const std::uint64_t from_stream = last_published_nonce();
+  next_nonce_ = nonce_ceiling_ = std::max({file.value_or(0), nonce_floor_, from_stream});
+  if (!file || *file < next_nonce_)
+    log("nonce high-water mark %llu (nonce file %s, WAL and snapshot %llu, INTENTS stream %llu)",
+        static_cast<unsigned long long>(next_nonce_), file ? std::to_string(*file).c_str() : "missing or damaged",
+        static_cast<unsigned long long>(nonce_floor_), static_cast<unsigned long long>(from_stream));
+  // An "epoch" record lost with a damaged WAL tail must not reopen an epoch already captured.
+  if (const auto captured = epochs_.captured(); !captured.empty() && captured.back() >= epoch_) {
+    log("epoch %llu was already captured: continuing with epoch %llu", static_cast<unsigned long long>(epoch_),
+        static_cast<unsigned long long>(captured.back() + 1));
+    epoch_ = captured.back() + 1;
+    epoch_started_ms_ = 0;
+    epoch_intents_.clear();
+  }
   if (!epoch_started_ms_) epoch_started_ms_ = now_ms();
   // From the first start on, the state dir alone is enough to recover: --book is
   // only a seed, so the book it gave must be durable before any event builds on it.
   if (!had_snapshot) store_.snapshot(vault_.book(), meta());
+}
+
+// 1 + the nonce of the last intent of ours on the INTENTS stream (0 when none).
+std::uint64_t Service::last_published_nonce() {
+  const auto body = nats_->js_get_last("INTENTS", "sequencer.intent.liquidation");
+  if (!body) return 0;
+  try {
+    const json j = json::parse(*body);
+    if (j.at("signer").get<std::string>() != chain::to_hex(signer_->address())) return 0;
+    return std::stoull(j.at("intent").at("nonce").get<std::string>()) + 1;
+  } catch (const std::exception& e) {
+    log("the last intent on INTENTS does not parse (%s): not used for the nonce high-water mark", e.what());
+    return 0;
+  }
 }
 
 void Service::rebuild_engine() {
@@ -276,7 +330,7 @@ void Service::rebuild_engine() {
       return;
     }
   const auto t0 = Clock::now();
-  status_at_.assign(book.account_count(), 3);
+  status_at_.assign(book.account_count(), kUnevaluated);
   deadline_at_.assign(book.account_count(), 0);
   for (std::size_t a = 0; a < book.account_count(); ++a) {
     if (auto it = published_.find(book.account_id[a]); it != published_.end()) status_at_[a] = it->second;
@@ -312,7 +366,7 @@ void Service::rebuild_engine() {
 void Service::reject(const std::string& source, const std::string& reason, std::string_view subject, const std::string& detail) {
   json j = {{"reason", reason}, {"subject", std::string(subject)}, {"detail", detail}};
   try {
-    nats_->publish("risk.reject." + source, j.dump());
+    nats_->publish("risk.reject." + source, dump(j));
   } catch (const std::exception& e) {
     log("cannot publish reject: %s", e.what());
   }
@@ -373,29 +427,47 @@ void Service::process_vault_batch() {
       to_ack.push_back(&jm);
       continue;
     }
-    const std::string msg_id(m.header("Nats-Msg-Id").value_or(""));
+    // Each event is applied whole or not at all, and every event is acked or termed:
+    // none is left for a redelivery that vault_seq_ would then skip.
+    const char* reason = nullptr;
+    std::string detail;
     try {
-      const auto e = feeds::parse_vault_event(m.subject(), m.data(), msg_id);
+      if (m.data().size() > limits::kMaxEventBytes)
+        throw input_error("body is " + std::to_string(m.data().size()) + " bytes (max " + std::to_string(limits::kMaxEventBytes) + ")");
+      const auto e = feeds::parse_vault_event(m.subject(), m.data());
+      if (e.type == feeds::EventType::instrument) check_listing(e);
+      // The WAL line first: an event that cannot be recorded is refused before it changes anything.
+      std::string line = StateStore::encode({{"t", "event"}, {"seq", jm.stream_seq}, {"id", e.id},
+                                             {"subject", std::string(m.subject())}, {"body", std::string(m.data())}});
       if (vault_.apply(e) == feeds::Applied::duplicate) {
         metrics_.vault_event("duplicate");
         store_.append({{"t", "seq"}, {"seq", jm.stream_seq}});
       } else {
         metrics_.vault_event("applied");
-        store_.append({{"t", "event"}, {"seq", jm.stream_seq}, {"id", e.id}, {"subject", std::string(m.subject())},
-                       {"body", std::string(m.data())}});
+        store_.append_encoded(std::move(line));
       }
       to_ack.push_back(&jm);
+    } catch (const out_of_range_error& e) {
+      reason = "out_of_range", detail = e.what();
     } catch (const input_error& e) {
+      reason = "invalid_event", detail = e.what();
+    } catch (const std::exception& e) {  // not the event's fault, but it must not stop the others
+      reason = "internal_error", detail = e.what();
+      metrics_.failure("vault_event");
+      log("vault event %llu could not be applied (rejected, state unchanged): %s",
+          static_cast<unsigned long long>(jm.stream_seq), e.what());
+    }
+    if (reason) {
       metrics_.vault_event("rejected");
-      reject("vault", "invalid_event", m.subject(), e.what());
+      reject("vault", reason, m.subject(), detail);
       store_.append({{"t", "seq"}, {"seq", jm.stream_seq}});
       to_term.push_back(&jm);  // never redeliver an event that cannot apply
     }
     vault_seq_ = std::max(vault_seq_, jm.stream_seq);
   }
   store_.sync();  // durable before acknowledging
-  for (const JsMessage* m : to_ack) NatsClient::ack(*m);
-  for (const JsMessage* m : to_term) NatsClient::term(*m);
+  for (const JsMessage* m : to_ack) nats_->ack(*m);
+  for (const JsMessage* m : to_term) nats_->term(*m);
   NatsClient::free(batch);
   if (vault_.take_structural_change() || !engine_ || need_full_) {
     need_full_ = true;  // listings, accounts or positions changed: lay the book out again
@@ -405,6 +477,28 @@ void Service::process_vault_batch() {
     engine_->update_cash(vault_.book().cash);
     metrics_.revaluation(std::chrono::duration<double>(Clock::now() - t0).count(), false);
     need_scan_ = true;
+  }
+}
+
+// A listing the market cannot value would leave the whole book unvalued until a tick
+// fixed it: it is refused instead, naming what is missing. (Its underlying must be
+// priced first; an unexpired option needs its expiry's smile, w > 0 at its strike.)
+void Service::check_listing(const feeds::VaultEvent& e) const {
+  const auto it = market_.find(e.underlying);
+  if (it == market_.end())
+    throw input_error("listing '" + e.instrument_id + "': no market for " + e.underlying +
+                      " yet (its first oracle tick must come before its listings)");
+  if (e.kind == "option") validate_market_for_option(e.instrument_id, e.expiry, e.strike, e.underlying, it->second);
+}
+
+// One step of the loop. A failure is counted, logged with its cause and skipped: it
+// never stops ticks, the API, epochs or snapshots.
+void Service::guarded(const char* stage, const std::function<void()>& step) {
+  try {
+    step();
+  } catch (const std::exception& e) {
+    metrics_.failure(stage);
+    log("error in %s (skipped, continuing): %s", stage, e.what());
   }
 }
 
@@ -511,13 +605,13 @@ void Service::evaluate(bool full, std::optional<Clock::time_point> tick_time) {
   const std::vector<std::uint8_t> status = engine_->statuses();
   const Book& book = vault_.book();
   const std::int64_t now = now_ms(), now_s = now / 1000;
-  std::size_t count[3] = {0, 0, 0}, alerts = 0;
+  std::size_t count[4] = {0, 0, 0, 0}, alerts = 0;
   std::vector<std::int32_t> due;  // accounts owed a (new) intent
   intents_logged_ = 0;
   for (std::size_t a = 0; a < book.account_count(); ++a) {
     const std::uint8_t s = status[a];
     ++count[s];
-    const std::uint8_t prev = status_at_[a] == 3 ? 0 : status_at_[a];  // a first evaluation compares with healthy
+    const std::uint8_t prev = status_at_[a] == kUnevaluated ? 0 : status_at_[a];  // a first evaluation compares with healthy
     const bool changed = s != prev;
     if (!changed) {
       status_at_[a] = s;
@@ -525,7 +619,7 @@ void Service::evaluate(bool full, std::optional<Clock::time_point> tick_time) {
       if (s != static_cast<std::uint8_t>(AccountStatus::liquidatable) || (deadline_at_[a] && now_s < deadline_at_[a])) continue;
     }
     const std::uint64_t id = book.account_id[a];
-    if (changed) {
+    if (changed) try {
       const auto unds = engine_->account_underlyings(static_cast<std::int32_t>(a));
       const Engine::AccountRow r = engine_->account(static_cast<std::int32_t>(a));
       json alert = {{"account", id},
@@ -543,6 +637,10 @@ void Service::evaluate(bool full, std::optional<Clock::time_point> tick_time) {
       store_.append({{"t", "status"}, {"account", std::to_string(id)}, {"status", s}});
       metrics_.alert();
       ++alerts;
+    } catch (const std::exception& e) {  // this account's alert: counted, logged, retried at the next scan
+      metrics_.failure("alert");
+      log("alert for account %llu failed (will retry): %s", static_cast<unsigned long long>(id), e.what());
+      continue;
     }
     published_[id] = s;
     status_at_[a] = s;
@@ -559,12 +657,21 @@ void Service::evaluate(bool full, std::optional<Clock::time_point> tick_time) {
   // publishes) follow without holding the alerts back.
   if (alerts) nats_->flush();
   if (tick_time && alerts) metrics_.tick_to_alert(std::chrono::duration<double>(Clock::now() - *tick_time).count());
-  for (std::int32_t a : due) emit_intent(a);
+  for (std::int32_t a : due) {
+    try {
+      emit_intent(a);
+    } catch (const std::exception& e) {  // one account's intent never holds back the others'
+      metrics_.failure("intent");
+      log("intent for account %llu failed (will retry): %s", static_cast<unsigned long long>(book.account_id[a]), e.what());
+    }
+  }
   if (!due.empty()) nats_->js_wait(30000);  // every intent stored by JetStream before we go on
   store_.sync();
   metrics_.accounts("healthy", static_cast<double>(count[0]));
   metrics_.accounts("margin_call", static_cast<double>(count[1]));
   metrics_.accounts("liquidatable", static_cast<double>(count[2]));
+  metrics_.accounts("error", static_cast<double>(count[3]));
+  if (count[3]) log("%zu accounts quarantined (status error: a value is not finite)", count[3]);
   if (alerts || full)
     log("%s revaluation: %zu healthy, %zu margin_call, %zu liquidatable; %zu alerts, %zu intents",
         full ? "full" : "incremental", count[0], count[1], count[2], alerts, intents_logged_);
@@ -635,7 +742,7 @@ void Service::serve_api(const ApiRequest& r) {
       std::lock_guard<std::mutex> lock(st.last_error_mu);
       st.last_error = msg;
     }
-    reply(json({{"error", msg}}).dump(), {{"Nats-Service-Error", msg}, {"Nats-Service-Error-Code", std::to_string(code)}});
+    reply(dump(json({{"error", msg}})), {{"Nats-Service-Error", msg}, {"Nats-Service-Error-Code", std::to_string(code)}});
   };
   if (r.endpoint == "health") {
     json ticks = json::object();
@@ -651,22 +758,14 @@ void Service::serve_api(const ApiRequest& r) {
               .dump());
     return;
   }
-  json req;
-  try {
-    req = json::parse(r.body);
-  } catch (const std::exception&) {
-    return fail(400, "request body must be JSON: {\"account\": <id>}");
-  }
-  if (!req.is_object() || !req.contains("account")) return fail(400, "missing field 'account'");
   std::uint64_t id = 0;
-  if (req["account"].is_number_unsigned()) id = req["account"].get<std::uint64_t>();
-  else if (req["account"].is_string()) {
-    try {
-      id = std::stoull(req["account"].get<std::string>());
-    } catch (...) {
-      return fail(400, "account must be an unsigned integer");
-    }
-  } else return fail(400, "account must be an unsigned integer");
+  try {
+    const auto account = uint64_field(parse_request(r.body, "{\"account\": <id>}"), "account");
+    if (!account) return fail(400, "missing field 'account'");
+    id = *account;
+  } catch (const input_error& e) {
+    return fail(400, e.what());
+  }
   const std::int32_t a = vault_.account_index(id);
   if (a < 0) return fail(404, "unknown account " + std::to_string(id));
   if (!engine_) return fail(503, "no market yet: the book is not valued");
@@ -765,6 +864,11 @@ void Service::setup_micro() {
 }
 
 int Service::run(std::atomic<bool>& stop) {
+  // NATS first: recovery reads the last published intent for the nonce high-water mark.
+  nats_ = std::make_unique<NatsClient>(cfg_.nats_url, "vaultrisk");
+  nats_->ensure_stream("VAULT", {"vault.event.>"});
+  nats_->ensure_stream("INTENTS", {"sequencer.intent.liquidation"});
+  nats_->ensure_stream(kEpochStream, {"vaultrisk.epoch.>"});
   recover();
   if (!cfg_.market_file.empty()) {
     const Market initial = io::load_market(cfg_.market_file);
@@ -777,10 +881,6 @@ int Service::run(std::atomic<bool>& stop) {
         market_body_[u] = io::market_to_json(one);
       }
   }
-  nats_ = std::make_unique<NatsClient>(cfg_.nats_url, "vaultrisk");
-  nats_->ensure_stream("VAULT", {"vault.event.>"});
-  nats_->ensure_stream("INTENTS", {"sequencer.intent.liquidation"});
-  nats_->ensure_stream(kEpochStream, {"vaultrisk.epoch.>"});
   AnchorSettings as;
   as.rpc_url = cfg_.rpc_url;
   as.contract = domain_.verifying_contract;
@@ -804,9 +904,11 @@ int Service::run(std::atomic<bool>& stop) {
   };
   anchorer_->on_proof_served = [this](std::uint64_t nanos) { endpoint("proof").nanos += nanos; };
   anchorer_->start(epoch_);
-  rebuild_engine();
   need_full_ = false;
-  evaluate(true, std::nullopt);
+  guarded("revaluation", [&] {
+    rebuild_engine();
+    evaluate(true, std::nullopt);
+  });
   nats_->subscribe("oracle.tick.>", [this](const Message& m) { on_tick(m); });
   nats_->flush();
   std::thread vault_thread([&] { vault_loop(stop); });
@@ -825,28 +927,26 @@ int Service::run(std::atomic<bool>& stop) {
       });
       api.swap(pending_api_);
     }
-    try {
-      process_vault_batch();
-      process_ticks();
+    guarded("vault events", [&] { process_vault_batch(); });
+    guarded("ticks", [&] { process_ticks(); });
+    guarded("revaluation", [&] {
       if (need_full_) {
+        need_full_ = false;  // a rebuild that throws is not retried on every pass
         rebuild_engine();
-        need_full_ = false;
         evaluate(true, std::nullopt);
       } else if (need_scan_ || Clock::now() - last_sweep_ >= std::chrono::seconds(1)) {
-        evaluate(false, std::nullopt);  // intent deadlines pass with time alone
         last_sweep_ = Clock::now();
+        evaluate(false, std::nullopt);  // intent deadlines pass with time alone
       }
-      for (const ApiRequest& r : api) {
-        const auto t0 = Clock::now();
-        serve_api(r);
-        endpoint(r.endpoint).nanos +=
-            static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t0).count());
-      }
-      maybe_roll_epoch();
-      maybe_snapshot(false);
-    } catch (const std::exception& e) {
-      log("error in the revaluation loop (continuing): %s", e.what());
+    });
+    for (const ApiRequest& r : api) {
+      const auto t0 = Clock::now();
+      guarded("api", [&] { serve_api(r); });
+      endpoint(r.endpoint).nanos +=
+          static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t0).count());
     }
+    guarded("epoch close", [&] { maybe_roll_epoch(); });
+    guarded("snapshot", [&] { maybe_snapshot(false); });
   }
   vault_thread.join();
   anchorer_->stop();

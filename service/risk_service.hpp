@@ -18,6 +18,7 @@ struct ServeConfig {
   std::string market_file;   // initial market (until ticks arrive)
   std::string config_file;   // methodology
   std::string state_dir = "vaultrisk-state";
+  bool fresh_state = false;  // set a damaged state dir aside and start from --book (nonces and epochs kept)
   std::vector<std::string> oracle_signers;
   std::string signing_key_file;
   std::uint64_t chain_id = 31337;

@@ -4,11 +4,13 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
+#include <chrono>
 #include <cstring>
-#include <fstream>
 
+#include "core/checksum.hpp"
 #include "core/error.hpp"
 #include "io/book_csv.hpp"
 #include "io/csv_reader.hpp"
@@ -16,6 +18,7 @@
 namespace vaultrisk::service {
 
 namespace fs = std::filesystem;
+using json = nlohmann::json;
 
 namespace {
 
@@ -38,6 +41,58 @@ void write_all(int fd, const std::string& s, const std::string& what) {
   }
 }
 
+fs::path wal_path(const fs::path& dir, std::uint64_t g) { return dir / ("wal-" + std::to_string(g) + ".jsonl"); }
+fs::path snap_path(const fs::path& dir, std::uint64_t g) { return dir / ("snapshot-" + std::to_string(g)); }
+
+constexpr const char* kSnapshotFiles[] = {"instruments.csv", "accounts.csv", "positions.csv", "meta.json"};
+constexpr const char* kManifest = "MANIFEST";
+
+// The generation in a name "<prefix><digits><suffix>", if it is one.
+std::optional<std::uint64_t> generation(const std::string& name, std::string_view prefix, std::string_view suffix) {
+  if (name.size() <= prefix.size() + suffix.size() || name.compare(0, prefix.size(), prefix) != 0 ||
+      name.compare(name.size() - suffix.size(), suffix.size(), suffix) != 0)
+    return std::nullopt;
+  std::uint64_t g = 0;
+  const char* b = name.data() + prefix.size();
+  const char* e = name.data() + name.size() - suffix.size();
+  const auto r = std::from_chars(b, e, g);
+  if (r.ec != std::errc() || r.ptr != e) return std::nullopt;
+  return g;
+}
+
+std::vector<std::uint64_t> generations(const fs::path& dir, std::string_view prefix, std::string_view suffix) {
+  std::vector<std::uint64_t> out;
+  for (const auto& entry : fs::directory_iterator(dir))
+    if (auto g = generation(entry.path().filename().string(), prefix, suffix)) out.push_back(*g);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+// Why snapshot `d` cannot be trusted; empty when its manifest and every file verify.
+std::string snapshot_problem(const fs::path& d) {
+  const fs::path m = d / kManifest;
+  if (!fs::exists(m)) return m.string() + ": missing (the snapshot was never completed)";
+  try {
+    const std::string sealed = io::read_file(m);
+    const json manifest = json::parse(unseal(sealed, m.string()));
+    for (const char* name : kSnapshotFiles) {
+      const fs::path f = d / name;
+      if (!manifest.at("files").contains(name)) return m.string() + ": does not list " + name;
+      const json& want = manifest["files"][name];
+      if (!fs::exists(f)) return f.string() + ": missing";
+      const std::string bytes = io::read_file(f);
+      if (bytes.size() != want.at("bytes").get<std::size_t>())
+        return f.string() + ": " + std::to_string(bytes.size()) + " bytes where the manifest says " +
+               std::to_string(want["bytes"].get<std::size_t>()) + " (cut short or grown)";
+      if (checksum_hex(bytes) != want.at("xxh3").get<std::string>())
+        return f.string() + ": checksum mismatch with " + m.string() + " (damaged)";
+    }
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+  return {};
+}
+
 }  // namespace
 
 void write_durable(const fs::path& path, const std::string& content) {
@@ -51,21 +106,82 @@ void write_durable(const fs::path& path, const std::string& content) {
   fsync_path(path.parent_path().empty() ? fs::path(".") : path.parent_path(), true);
 }
 
-namespace {
-fs::path wal_path(const fs::path& dir, std::uint64_t g) { return dir / ("wal-" + std::to_string(g) + ".jsonl"); }
-fs::path snap_path(const fs::path& dir, std::uint64_t g) { return dir / ("snapshot-" + std::to_string(g)); }
-}  // namespace
-
-StateStore::StateStore(fs::path dir) : dir_(std::move(dir)) {
+StateStore::StateStore(fs::path dir, bool fresh, std::function<void(const std::string&)> log)
+    : dir_(std::move(dir)), log_(std::move(log)) {
   fs::create_directories(dir_);
-  std::ifstream cur(dir_ / "CURRENT");
-  std::string name;
-  std::getline(cur, name);
-  if (name.rfind("snapshot-", 0) == 0) snap_gen_ = std::stoull(name.substr(9));
-  // Keep appending to the newest WAL: a snapshot may have been cut short by a crash.
-  wal_gen_ = snap_gen_;
-  while (fs::exists(wal_path(dir_, wal_gen_ + 1))) ++wal_gen_;
+  if (fresh) {
+    // Everything but the epochs (their numbers must keep increasing on-chain) and the
+    // nonce high-water mark goes aside; nothing is deleted.
+    std::uint64_t nonce = load_nonce().value_or(0);
+    const fs::path aside = dir_ / ("discarded-" + std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                                    std::chrono::system_clock::now().time_since_epoch())
+                                                                    .count()));
+    for (const auto& entry : fs::directory_iterator(dir_)) {
+      const std::string name = entry.path().filename().string();
+      if (name == "epochs" || name.rfind("discarded-", 0) == 0) continue;
+      if (generation(name, "wal-", ".jsonl")) {  // best effort: nonces the WAL recorded
+        try {
+          replay_file(entry.path(), false, [&](const json& r) {
+            if (r.value("t", "") == "intent" && r.contains("nonce")) nonce = std::max(nonce, r["nonce"].get<std::uint64_t>() + 1);
+          });
+        } catch (const std::exception&) {
+        }
+      }
+      fs::create_directories(aside);
+      fs::rename(entry.path(), aside / name);
+    }
+    if (fs::exists(aside)) {
+      log_("--fresh-state: moved the previous state to " + aside.string() + "; nonces continue from " +
+           std::to_string(nonce));
+      if (nonce) store_nonce(nonce);
+    }
+  }
+  choose_snapshot();
+  const auto wals = generations(dir_, "wal-", ".jsonl");
+  wal_gen_ = std::max(snap_gen_, wals.empty() ? 0 : wals.back());
   open_wal(wal_gen_);
+}
+
+void StateStore::choose_snapshot() {
+  const auto snaps = generations(dir_, "snapshot-", "");
+  const auto wals = generations(dir_, "wal-", ".jsonl");
+  std::vector<std::string> problems;
+  // The nonce file alone is no state: --fresh-state keeps it, to go on above it.
+  bool state = fs::exists(dir_ / "CURRENT");
+  for (std::uint64_t g : wals) state = state || fs::file_size(wal_path(dir_, g)) > 0;
+  for (auto it = snaps.rbegin(); it != snaps.rend(); ++it) {
+    const fs::path d = snap_path(dir_, *it);
+    const bool complete = fs::exists(d / kManifest);
+    state = state || complete;
+    std::string problem = snapshot_problem(d);
+    for (std::uint64_t g = *it; problem.empty() && !wals.empty() && g <= wals.back(); ++g)
+      if (!fs::exists(wal_path(dir_, g))) problem = wal_path(dir_, g).string() + ": missing (it follows " + d.string() + ")";
+    if (problem.empty()) {
+      snap_gen_ = *it;
+      break;
+    }
+    if (complete || !problems.empty()) log_("state: not using " + d.string() + ": " + problem);
+    problems.push_back(problem);
+  }
+  if (snap_gen_) {
+    if (!problems.empty()) log_("state: recovering from " + snap_path(dir_, snap_gen_).string() + " and the WALs after it");
+    std::string current;
+    try {
+      current = io::read_file(dir_ / "CURRENT");
+    } catch (const std::exception&) {
+    }
+    if (current != "snapshot-" + std::to_string(snap_gen_) + "\n")
+      log_("state: " + (dir_ / "CURRENT").string() + " does not name the newest intact snapshot (snapshot-" +
+           std::to_string(snap_gen_) + "); it only informs people, recovery verified the snapshots themselves");
+    return;
+  }
+  if (!state) return;  // a fresh state dir (or a first snapshot cut short before any record)
+  std::string msg = dir_.string() + ": the state dir is damaged and no intact snapshot is left; refusing to start";
+  for (const auto& p : problems) msg += "\n  " + p;
+  if (problems.empty()) msg += "\n  no snapshot-<G> folder with a MANIFEST, but CURRENT or a WAL with records exists";
+  msg += "\nRestore the state dir from a backup, or start over on purpose with --fresh-state (it keeps the nonce "
+         "high-water mark and the epochs, sets the rest aside, and rebuilds the book from --book and the VAULT stream)";
+  throw input_error(msg);
 }
 
 StateStore::~StateStore() {
@@ -90,33 +206,61 @@ void StateStore::open_wal(std::uint64_t generation) {
   wal_gen_ = generation;
 }
 
-bool StateStore::load_snapshot(Book& book, nlohmann::json& meta) const {
+void StateStore::load_snapshot(Book& book, json& meta) const {
+  VR_EXPECTS(snap_gen_ > 0, "a snapshot was chosen");
   const fs::path d = snap_path(dir_, snap_gen_);
-  if (snap_gen_ == 0 || !fs::exists(d / "meta.json")) return false;
   book = io::load_book(d);
-  meta = nlohmann::json::parse(io::read_file(d / "meta.json"));
-  return true;
+  meta = json::parse(io::read_file(d / "meta.json"));
 }
 
-void StateStore::replay(const std::function<void(const nlohmann::json&)>& record) const {
-  for (std::uint64_t g = snap_gen_; g <= wal_gen_; ++g) {
-    const fs::path wal = wal_path(dir_, g);
-    if (!fs::exists(wal)) continue;
-    const std::string text = io::read_file(wal);
-    std::size_t pos = 0;
-    while (pos < text.size()) {
-      const std::size_t eol = text.find('\n', pos);
-      if (eol == std::string::npos) break;  // torn last line
-      record(nlohmann::json::parse(text.begin() + static_cast<std::ptrdiff_t>(pos),
-                                   text.begin() + static_cast<std::ptrdiff_t>(eol)));
-      pos = eol + 1;
+void StateStore::replay_file(const fs::path& wal, bool newest, const std::function<void(const json&)>& record) const {
+  const std::string text = io::read_file(wal);
+  std::size_t pos = 0, n = 0;
+  while (pos < text.size()) {
+    const std::size_t eol = text.find('\n', pos);
+    if (eol == std::string::npos) {  // torn last line: never synced, never acted on
+      log_("state: " + wal.string() + ": ignoring " + std::to_string(text.size() - pos) +
+           " bytes of a record cut short at byte offset " + std::to_string(pos));
+      break;
     }
+    ++n;
+    const std::string_view line(text.data() + pos, eol - pos);
+    const bool last = eol + 1 == text.size();
+    const bool ok = line.size() > 17 && line[16] == ' ' && checksum_hex(line.substr(17)) == line.substr(0, 16);
+    if (!ok) {
+      if (newest && last) {
+        log_("state: " + wal.string() + ": ignoring the last record (" + std::to_string(n) + ", byte offset " +
+             std::to_string(pos) + "): its checksum fails, a write cut short by the crash");
+        break;
+      }
+      throw input_error(wal.string() + ": record " + std::to_string(n) + " at byte offset " + std::to_string(pos) +
+                        ": checksum mismatch: the write-ahead log is damaged; refusing to start (restore the state "
+                        "dir, or start over on purpose with --fresh-state)");
+    }
+    record(json::parse(line.substr(17)));
+    pos = eol + 1;
   }
 }
 
-void StateStore::append(const nlohmann::json& record) {
-  pending_ += record.dump();
-  pending_ += '\n';
+void StateStore::replay(const std::function<void(const json&)>& record) const {
+  for (std::uint64_t g = snap_gen_; g <= wal_gen_; ++g) {
+    const fs::path wal = wal_path(dir_, g);
+    if (fs::exists(wal)) replay_file(wal, g == wal_gen_, record);
+  }
+}
+
+std::string StateStore::encode(const json& record) {
+  const std::string text = record.dump();  // strict: throws before anything is appended
+  std::string line = checksum_hex(text);
+  line.reserve(text.size() + 18);
+  line += ' ';
+  line += text;
+  line += '\n';
+  return line;
+}
+
+void StateStore::append_encoded(std::string line) {
+  pending_ += line;
   ++wal_records_;
 }
 
@@ -127,7 +271,7 @@ void StateStore::sync() {
   pending_.clear();
 }
 
-bool StateStore::snapshot_async(Book book, nlohmann::json meta) {
+bool StateStore::snapshot_async(Book book, json meta) {
   if (writing_) return false;
   join_writer();
   sync();  // the snapshot covers everything appended so far ...
@@ -139,51 +283,63 @@ bool StateStore::snapshot_async(Book book, nlohmann::json meta) {
     try {
       write_snapshot(g, book, meta);
     } catch (const std::exception& e) {
-      std::fprintf(stderr, "[vaultrisk serve] snapshot %llu failed (the WAL still holds everything): %s\n",
-                   static_cast<unsigned long long>(g), e.what());
+      log_("snapshot " + std::to_string(g) + " failed (the WAL still holds everything): " + e.what());
     }
     writing_ = false;
   });
   return true;
 }
 
-void StateStore::snapshot(const Book& book, const nlohmann::json& meta) {
+void StateStore::snapshot(const Book& book, const json& meta) {
   while (!snapshot_async(book, meta)) join_writer();
   join_writer();
 }
 
-void StateStore::write_snapshot(std::uint64_t g, const Book& book, const nlohmann::json& meta) {
+void StateStore::write_snapshot(std::uint64_t g, const Book& book, const json& meta) {
   const fs::path d = snap_path(dir_, g);
   fs::remove_all(d);
   fs::create_directories(d);
   // The book in its own CSV format: inspectable, and loaded by the same strict loader.
   const io::BookFiles files = io::format_book(book);
-  write_durable(d / "instruments.csv", files.instruments);
-  write_durable(d / "accounts.csv", files.accounts);
-  write_durable(d / "positions.csv", files.positions);
-  write_durable(d / "meta.json", meta.dump());
-  write_durable(dir_ / "CURRENT", "snapshot-" + std::to_string(g) + "\n");  // the switch
+  const std::pair<const char*, std::string> contents[] = {
+      {"instruments.csv", files.instruments}, {"accounts.csv", files.accounts},
+      {"positions.csv", files.positions}, {"meta.json", meta.dump()}};
+  json manifest = {{"generation", g}, {"files", json::object()}};
+  for (const auto& [name, content] : contents) {
+    write_durable(d / name, content);
+    manifest["files"][name] = {{"bytes", content.size()}, {"xxh3", checksum_hex(content)}};
+  }
+  write_durable(d / kManifest, seal(manifest.dump(1) + "\n"));  // complete from here on
+  write_durable(dir_ / "CURRENT", "snapshot-" + std::to_string(g) + "\n");
   snap_gen_ = g;
-  // Everything of an older generation is now redundant (also leftovers of a crash
-  // between the switch and this clean-up).
+  // Older generations than the previous one are redundant: the previous snapshot and
+  // its WALs stay, to recover exactly should this one be damaged.
   for (const auto& entry : fs::directory_iterator(dir_)) {
     const std::string name = entry.path().filename().string();
-    std::uint64_t k = 0;
-    const bool wal = name.rfind("wal-", 0) == 0, snap = name.rfind("snapshot-", 0) == 0;
-    if (!wal && !snap) continue;
-    const char* digits = name.c_str() + (wal ? 4 : 9);
-    const auto r = std::from_chars(digits, name.c_str() + name.size(), k);
-    if (r.ec == std::errc() && k < g) fs::remove_all(entry.path());
+    auto k = generation(name, "wal-", ".jsonl");
+    if (!k) k = generation(name, "snapshot-", "");
+    if (k && *k + 1 < g) fs::remove_all(entry.path());
   }
 }
 
-std::uint64_t StateStore::load_nonce() const {
-  std::ifstream in(dir_ / "nonce");
-  std::uint64_t n = 0;
-  in >> n;
-  return n;
+std::optional<std::uint64_t> StateStore::load_nonce() const {
+  const fs::path p = dir_ / "nonce";
+  if (!fs::exists(p)) return std::nullopt;
+  try {
+    const std::string sealed = io::read_file(p);
+    const std::string_view text = unseal(sealed, p.string());
+    std::uint64_t n = 0;
+    const auto r = std::from_chars(text.data(), text.data() + text.size(), n);
+    if (r.ec != std::errc() || std::string_view(r.ptr, text.data() + text.size() - r.ptr) != "\n")
+      throw input_error(p.string() + ": not a nonce");
+    return n;
+  } catch (const std::exception& e) {
+    log_(std::string("state: ignoring the nonce file (the WAL, the snapshot and the INTENTS stream hold the "
+                     "high-water mark too): ") + e.what());
+    return std::nullopt;
+  }
 }
 
-void StateStore::store_nonce(std::uint64_t next) { write_durable(dir_ / "nonce", std::to_string(next) + "\n"); }
+void StateStore::store_nonce(std::uint64_t next) { write_durable(dir_ / "nonce", seal(std::to_string(next) + "\n")); }
 
 }  // namespace vaultrisk::service

@@ -1,12 +1,14 @@
 // Durable service state in --state-dir: snapshots (the book in its CSV format plus
-// meta.json) switched by an atomic CURRENT pointer, and a write-ahead log of JSON
-// lines appended and fsync'd before anything that depends on them leaves the process.
+// meta.json, sealed by a checksummed MANIFEST), and a write-ahead log of checksummed
+// JSON lines appended and fsync'd before anything that depends on them leaves the
+// process. Damage is recovered exactly or refused with the file named.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -18,22 +20,35 @@
 namespace vaultrisk::service {
 
 // Generations: snapshot-G holds the state after every record of wal-1 .. wal-G;
-// wal-G holds the records after it. A snapshot starts a new WAL generation at
-// once (under the caller) and is written in the background; until its CURRENT
-// flips, recovery reads the previous snapshot and every WAL from its generation on.
+// wal-G holds the records after it. A snapshot starts a new WAL generation at once
+// (under the caller) and is written in the background; its MANIFEST, written last,
+// makes it complete. The previous generation (snapshot and WALs) is kept, so that a
+// damaged snapshot is recovered exactly from the one before it plus the WALs.
+//
+// Recovery picks the newest snapshot whose manifest and files verify; CURRENT only
+// names it for people. A WAL record whose checksum fails is refused (file, record,
+// byte offset), except the very last record of the newest WAL, which a crash can
+// leave half-written before it was ever synced or acted on.
 class StateStore {
  public:
-  explicit StateStore(std::filesystem::path dir);
+  // Refuses (input_error naming the file) to open a state dir whose content it cannot
+  // trust; with `fresh`, moves what is there aside into discarded-<ms>/ first.
+  StateStore(std::filesystem::path dir, bool fresh, std::function<void(const std::string&)> log);
   ~StateStore();
 
-  // The latest complete snapshot, if any: its book and meta. False on a fresh state dir.
-  bool load_snapshot(Book& book, nlohmann::json& meta) const;
-  // Replays every WAL from the current snapshot's generation on; a torn final line
-  // (crash mid-write: never synced, never acted on) is ignored.
+  // True when the dir held a complete snapshot at open: load_snapshot() then succeeds.
+  bool has_snapshot() const { return snap_gen_ > 0; }
+  // The chosen snapshot's book and meta.
+  void load_snapshot(Book& book, nlohmann::json& meta) const;
+  // Replays every WAL from the chosen snapshot's generation on.
   void replay(const std::function<void(const nlohmann::json&)>& record) const;
 
+  // A record as one WAL line (checksum, space, JSON, newline). Throws, changing
+  // nothing, when the record cannot be written (a string that is not UTF-8).
+  static std::string encode(const nlohmann::json& record);
   // Appends one record (buffered); sync() makes everything appended durable.
-  void append(const nlohmann::json& record);
+  void append(const nlohmann::json& record) { append_encoded(encode(record)); }
+  void append_encoded(std::string line);
   void sync();
 
   // Starts a snapshot of `book`/`meta` (the state after everything appended so far):
@@ -44,17 +59,24 @@ class StateStore {
   void snapshot(const Book& book, const nlohmann::json& meta);
   std::uint64_t wal_records() const { return wal_records_; }
 
-  // Nonces: durable before use, never reused across restarts.
-  std::uint64_t load_nonce() const;
+  // Nonces: durable before use, never reused across restarts. The file is sealed;
+  // a missing or damaged one reads as nullopt (the caller takes the high-water mark
+  // of the other durable records: the WAL, the snapshot's meta, the INTENTS stream).
+  std::optional<std::uint64_t> load_nonce() const;
   void store_nonce(std::uint64_t next);
 
  private:
   void open_wal(std::uint64_t generation);
   void write_snapshot(std::uint64_t generation, const Book& book, const nlohmann::json& meta);
   void join_writer();
+  void choose_snapshot();
+  // One WAL's records in order; `newest` forgives a bad checksum on its very last record.
+  void replay_file(const std::filesystem::path& wal, bool newest,
+                   const std::function<void(const nlohmann::json&)>& record) const;
 
   std::filesystem::path dir_;
-  std::uint64_t snap_gen_ = 0;  // CURRENT
+  std::function<void(const std::string&)> log_;
+  std::uint64_t snap_gen_ = 0;  // the snapshot recovery starts from (0: none)
   std::uint64_t wal_gen_ = 0;   // the WAL being appended to
   int wal_fd_ = -1;
   std::string pending_;

@@ -119,7 +119,14 @@ TEST(Merkle, SmallTreesFollowTheOpenZeppelinLayout) {
   std::sort(s.begin(), s.end());
   EXPECT_EQ(StandardMerkleTree({c, a, b}).root(), hash_pair(hash_pair(s[1], s[0]), s[2]));
   EXPECT_THROW(StandardMerkleTree(std::vector<Hash32>{}), input_error);
-  EXPECT_THROW(state_leaf(1, 1, 0, -1, 0, 0), input_error);
+  // A value no account can have (a negative margin, NaN, past 1e57) commits the account
+  // as quarantined: zero words, status 3. One account can never stop an epoch.
+  const Hash32 quarantined = state_leaf(1, 1, 0, 0, 0, StateLeaf::kQuarantined);
+  EXPECT_EQ(state_leaf(1, 1, 0, -1, 0, 0), quarantined);
+  EXPECT_EQ(state_leaf(1, 1, NAN, 1, 1, 0), quarantined);
+  EXPECT_EQ(state_leaf(1, 1, 1e59, 1, 1, 2), quarantined);
+  EXPECT_EQ(state_leaf(1, 1, 12.5, 1, 1, 3), quarantined);
+  EXPECT_NE(state_leaf(1, 1, 1e56, 1, 1, 0), quarantined);
 }
 
 // The yellow paper's and the Ethereum wiki's RLP examples.

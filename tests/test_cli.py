@@ -139,7 +139,7 @@ BAD_CASES = [
     ("instruments.csv", lambda t: t + "BAD ID,perp,BTC,,,\n", "field 'id'"),
     ("instruments.csv", lambda t: t + "BTC-PERP,perp,BTC,,,\n", "duplicate instrument 'BTC-PERP'"),
     ("instruments.csv", lambda t: t + "X1,future,BTC,,,\n", "field 'kind'"),
-    ("instruments.csv", lambda t: t + "X2,option,BTC,1769817600,-5,C\n", "field 'strike': must be positive"),
+    ("instruments.csv", lambda t: t + "X2,option,BTC,1769817600,-5,C\n", "field 'strike': must be in [1e-08, 1e+09]"),
     ("instruments.csv", lambda t: t + "X3,option,BTC,1769817600,nan,C\n", "field 'strike': not a finite number"),
     ("instruments.csv", lambda t: t + "X4,option,BTC,1769817600,100,Q\n", "field 'type'"),
     ("instruments.csv", lambda t: t + "X5,perp,BTC,,100,\n", "field 'strike': must be empty for a perp"),

@@ -131,6 +131,31 @@ TEST(Incremental, CashUpdateEqualsAFullRevaluationBitForBit) {
   EXPECT_THROW(incremental.update_cash(bad), input_error);
 }
 
+// A non-finite account is quarantined (status error), never called healthy, and its
+// neighbours are valued as before. (NaN < 0 is false: a plain comparison said healthy.)
+TEST(Quarantine, NonFiniteAccountsGetStatusErrorAndOthersAreUntouched) {
+  auto c = random_case(4, 50);
+  Engine clean(c.book, c.methodology, Device::cpu);
+  clean.revalue(c.market);
+  c.book.cash[7] = std::nan("");
+  c.book.cash[9] = INFINITY;
+  Engine e(c.book, c.methodology, Device::cpu);
+  e.revalue(c.market);
+  const auto st = e.statuses(), st0 = clean.statuses();
+  EXPECT_EQ(st[7], static_cast<std::uint8_t>(AccountStatus::error));
+  EXPECT_EQ(st[9], static_cast<std::uint8_t>(AccountStatus::error));
+  for (std::size_t a = 0; a < st.size(); ++a)
+    if (a != 7 && a != 9) {
+      EXPECT_EQ(st[a], st0[a]) << a;
+    }
+  const auto ref = reference::revalue(c.book, c.market, c.methodology);
+  EXPECT_EQ(ref.accounts.status[7], static_cast<std::uint8_t>(AccountStatus::error));
+  EXPECT_EQ(classify_account(1.0, NAN, 0.0), AccountStatus::error);
+  EXPECT_EQ(classify_account(1.0, 2.0, 3.0), AccountStatus::liquidatable);
+  EXPECT_EQ(classify_account(2.5, 2.0, 3.0), AccountStatus::margin_call);
+  EXPECT_EQ(classify_account(3.0, 2.0, 3.0), AccountStatus::healthy);
+}
+
 TEST(Incremental, UnknownUnderlyingIsIgnored) {
   const auto c = random_case(3, 10);
   Engine e(c.book, c.methodology, Device::cpu);
@@ -223,7 +248,9 @@ TEST(BadMarket, NumbersOutOfRangeAreRejectedBeforeAnyWork) {
   for (auto mutate : std::vector<void (*)(UnderlyingMarket&)>{
            [](UnderlyingMarket& x) { x.spot = -1; }, [](UnderlyingMarket& x) { x.spot = NAN; },
            [](UnderlyingMarket& x) { x.confidence = 1.5; }, [](UnderlyingMarket& x) { x.rate = INFINITY; },
-           [](UnderlyingMarket& x) { x.expiries[0].svi.rho = 2; },
+           [](UnderlyingMarket& x) { x.expiries[0].svi.rho = 2; }, [](UnderlyingMarket& x) { x.spot = 2e9; },
+           [](UnderlyingMarket& x) { x.rate = 0.51; }, [](UnderlyingMarket& x) { x.expiries[0].svi.a = 11; },
+           [](UnderlyingMarket& x) { x.expiries[0].expiry = 5e9; },
            [](UnderlyingMarket& x) { x.expiries[1].expiry = x.expiries[0].expiry; }}) {
     UnderlyingMarket bad = m;
     mutate(bad);

@@ -111,7 +111,7 @@ TEST(Epochs, EmptyTreesHaveZeroRoots) {
 TEST(Epochs, PublishedLeafRowsAreCheckedFieldByField) {
   EXPECT_THROW(leaf_from_json(1, nlohmann::json::array({"1", "2", "3", "4"}), "c[0]"), input_error);
   EXPECT_THROW(leaf_from_json(1, nlohmann::json::array({"1", "2", "-3", "4", 0}), "c[0]"), input_error);
-  EXPECT_THROW(leaf_from_json(1, nlohmann::json::array({"1", "2", "3", "4", 3}), "c[0]"), input_error);
+  EXPECT_THROW(leaf_from_json(1, nlohmann::json::array({"1", "2", "3", "4", 4}), "c[0]"), input_error);
   try {
     leaf_from_json(1, nlohmann::json::array({"1", "2.5", "3", "4", 0}), "vaultrisk.epoch.1.leaves.0[7]");
     FAIL();

@@ -4,6 +4,7 @@
 #include "chain/keccak.hpp"
 #include "chain/secp256k1.hpp"
 #include "core/error.hpp"
+#include "core/limits.hpp"
 #include "feeds/oracle_tick.hpp"
 #include "feeds/vault_state.hpp"
 
@@ -70,8 +71,13 @@ TEST(OracleTick, EveryRejectionHasItsReason) {
   EXPECT_EQ(reason(v.check("oracle.tick.BTC", b, sig, kNow - 2000)), "future");
   const std::string nan_body = body(8, kNow, "1e999");
   EXPECT_EQ(reason(v.check("oracle.tick.BTC", nan_body, sign_tick_body(kOracleKey, nan_body), kNow)), "malformed");
-  const std::string neg = body(8, kNow, "-5");
-  EXPECT_EQ(reason(v.check("oracle.tick.BTC", neg, sign_tick_body(kOracleKey, neg), kNow)), "invalid_market");
+  // Outside the numeric domain (core/limits.hpp): a negative spot, a spot past 1e9.
+  for (const char* spot : {"-5", "0", "1.5e9"}) {
+    const std::string out = body(8, kNow, spot);
+    EXPECT_EQ(reason(v.check("oracle.tick.BTC", out, sign_tick_body(kOracleKey, out), kNow)), "out_of_range") << spot;
+  }
+  const std::string huge(limits::kMaxTickBytes + 1, ' ');
+  EXPECT_EQ(reason(v.check("oracle.tick.BTC", huge, sign_tick_body(kOracleKey, huge), kNow)), "too_large");
   const std::string junk = "{\"underlying\":\"BTC\"";
   EXPECT_EQ(reason(v.check("oracle.tick.BTC", junk, sign_tick_body(kOracleKey, junk), kNow)), "malformed");
   // Replays: the same seq, or an older one, once a tick was accepted.
@@ -85,9 +91,7 @@ TEST(OracleTick, EveryRejectionHasItsReason) {
 }
 
 namespace {
-VaultEvent ev(const std::string& subject, const std::string& json, const std::string& id = "") {
-  return parse_vault_event(subject, json, id);
-}
+VaultEvent ev(const std::string& subject, const std::string& json) { return parse_vault_event(subject, json); }
 }  // namespace
 
 TEST(VaultEvents, ListingDepositTradeWithdraw) {
@@ -140,18 +144,18 @@ TEST(VaultEvents, PerpEntryIsQuantityWeightedAndReductionsRealise) {
 TEST(VaultEvents, DuplicatesAreNoOpsAndBadEventsChangeNothing) {
   VaultState s;
   s.apply(ev("vault.event.instrument.BTC", R"({"id":"P","kind":"perp","underlying":"BTC"})"));
-  s.apply(ev("vault.event.deposit.1", R"({"id":"d","account":1,"amount":10})", "d"));
-  // The body id is the event's identity, whatever the transport header says.
-  EXPECT_EQ(s.apply(ev("vault.event.deposit.1", R"({"id":"d","account":1,"amount":10})", "d-again")), Applied::duplicate);
+  s.apply(ev("vault.event.deposit.1", R"({"id":"d","account":1,"amount":10})"));
+  // The body id is the event's identity (the transport header is not even read).
+  EXPECT_EQ(s.apply(ev("vault.event.deposit.1", R"({"id":"d","account":1,"amount":10})")), Applied::duplicate);
   EXPECT_EQ(s.book().cash[0], 10);
   const Book before = s.book();
   EXPECT_THROW(s.apply(ev("vault.event.trade.2", R"({"id":"t","account":2,"instrument":"P","quantity":1,"price":5})")), input_error);
   EXPECT_THROW(s.apply(ev("vault.event.trade.1", R"({"id":"t","account":1,"instrument":"Q","quantity":1,"price":5})")), input_error);
   EXPECT_THROW(s.apply(ev("vault.event.trade.1", R"({"id":"t","account":1,"instrument":"P","quantity":1,"price":0})")), input_error);
   EXPECT_THROW(s.apply(ev("vault.event.withdraw.9", R"({"id":"w","account":9,"amount":1})")), input_error);
-  // The same listing redelivered is a no-op; listing the id again under a new event is an error.
+  // The same listing again is a no-op; listing the id again with other terms is an error.
   EXPECT_EQ(s.apply(ev("vault.event.instrument.BTC", R"({"id":"P","kind":"perp","underlying":"BTC"})")), Applied::duplicate);
-  EXPECT_THROW(s.apply(ev("vault.event.instrument.BTC", R"({"id":"P","kind":"perp","underlying":"BTC"})", "relist-1")), input_error);
+  EXPECT_THROW(s.apply(ev("vault.event.instrument.BTC", R"({"id":"P","kind":"option","underlying":"BTC","expiry":1,"strike":1,"type":"C"})")), input_error);
   EXPECT_EQ(s.book().cash, before.cash);
   EXPECT_EQ(s.book().position_count(), before.position_count());
   // Parse-level rejections name the field.
@@ -164,11 +168,12 @@ TEST(VaultEvents, DuplicatesAreNoOpsAndBadEventsChangeNothing) {
       {"vault.event.instrument.ETH", R"({"id":"E","kind":"perp","underlying":"BTC"})", "listing for 'ETH'"},
       {"vault.event.instrument.BTC", R"({"id":"O","kind":"option","underlying":"BTC","expiry":1,"strike":-1,"type":"C"})", "event.strike"},
       {"vault.event.deposit.1", R"({"account":1,"amount":1})", "event.id: missing"},
+      {"vault.event.deposit.1", R"({"id":"a b","account":1,"amount":1})", "event.id: must be 1..128 printable ASCII"},
       {"vault.event.deposit.1", R"({"id":"x","account":1,"amount":1)", "invalid JSON"},
   };
   for (const auto& c : bad) {
     try {
-      parse_vault_event(c.subject, c.body, "");
+      parse_vault_event(c.subject, c.body);
       ADD_FAILURE() << c.body;
     } catch (const input_error& e) {
       EXPECT_NE(std::string(e.what()).find(c.expect), std::string::npos) << e.what();
@@ -190,4 +195,43 @@ TEST(VaultEvents, SeenIdsAreAWindowOfTheNewest) {
   r.set_seen_window(2);
   for (const auto& id : s.seen_ids()) r.mark_seen(id);
   EXPECT_EQ(std::vector<std::string>(r.seen_ids().begin(), r.seen_ids().end()), (std::vector<std::string>{"c", "d"}));
+}
+
+// The numeric domain at the door (core/limits.hpp): outside it, out_of_range_error,
+// and the state is unchanged. Each case once reached the live service.
+TEST(VaultEvents, OutOfRangeEventsAreRefusedAndChangeNothing) {
+  VaultState s;
+  s.apply(ev("vault.event.instrument.BTC", R"({"id":"P","kind":"perp","underlying":"BTC"})"));
+  s.apply(ev("vault.event.instrument.BTC",
+             R"({"id":"C","kind":"option","underlying":"BTC","expiry":1769817600,"strike":100,"type":"C"})"));
+  s.apply(ev("vault.event.deposit.1", R"({"id":"d","account":1,"amount":1000})"));
+  const Book before = s.book();
+  const char* parse_bad[] = {
+      R"({"id":"a","account":1,"amount":1e59})",  // stalled epochs (did not fit an int256 leaf)
+      R"({"id":"b","account":1,"amount":1e308})",
+  };
+  for (const char* b : parse_bad) EXPECT_THROW(ev("vault.event.deposit.1", b), out_of_range_error) << b;
+  const char* trade_bad[] = {
+      R"({"id":"t1","account":1,"instrument":"C","quantity":-1e300,"price":0})",  // stopped the loop
+      R"({"id":"t2","account":1,"instrument":"P","quantity":1.7e308,"price":100})",
+      R"({"id":"t3","account":1,"instrument":"C","quantity":1e200,"price":1e200})",
+      R"({"id":"t4","account":1,"instrument":"P","quantity":1,"price":2e9})",
+  };
+  for (const char* b : trade_bad) EXPECT_THROW(ev("vault.event.trade.1", b), out_of_range_error) << b;
+  // Within each event's range, but the outcome is not: a perp price below the minimum,
+  // a position past 1e12, cash past 1e18.
+  EXPECT_THROW(s.apply(ev("vault.event.trade.1", R"({"id":"t5","account":1,"instrument":"P","quantity":1,"price":0})")),
+               out_of_range_error);
+  for (int k = 0; k < 1000; ++k)
+    s.apply(ev("vault.event.trade.1", R"({"id":"q)" + std::to_string(k) + R"(","account":1,"instrument":"P","quantity":1e9,"price":1})"));
+  EXPECT_THROW(s.apply(ev("vault.event.trade.1", R"({"id":"q-over","account":1,"instrument":"P","quantity":1e9,"price":1})")),
+               out_of_range_error);
+  EXPECT_EQ(s.book().pos_quantity[0], 1e12);
+  VaultState r;
+  r.apply(ev("vault.event.deposit.1", R"({"id":"d0","account":1,"amount":1e15})"));
+  for (int k = 1; k < 1000; ++k)
+    r.apply(ev("vault.event.deposit.1", R"({"id":"d)" + std::to_string(k) + R"(","account":1,"amount":1e15})"));
+  EXPECT_THROW(r.apply(ev("vault.event.deposit.1", R"({"id":"d-over","account":1,"amount":1e15})")), out_of_range_error);
+  EXPECT_EQ(r.book().cash[0], 1e18);
+  EXPECT_EQ(before.cash, std::vector<double>{1000});
 }

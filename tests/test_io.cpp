@@ -106,10 +106,10 @@ TEST(BookCsv, ErrorsNameFileLineAndField) {
   const std::string inst = kInstruments;
   const struct { std::string inst, acc, pos, expect; } cases[] = {
       {inst + "X,option,BTC,1769817600.5,1,C\n", kAccounts, kPositions,
-       "instruments.csv:5: field 'expiry': must be a non-negative integer"},
+       "instruments.csv:5: field 'expiry': must be whole unix seconds in [0, 4102444800)"},
       {inst + "X,option,BT.C,1769817600,1,C\n", kAccounts, kPositions, "instruments.csv:5: field 'underlying'"},
       {inst + "X,option,BTC,,1,C\n", kAccounts, kPositions, "instruments.csv:5: field 'expiry': missing value"},
-      {inst + "X,option,BTC,1769817600,0,C\n", kAccounts, kPositions, "instruments.csv:5: field 'strike': must be positive"},
+      {inst + "X,option,BTC,1769817600,0,C\n", kAccounts, kPositions, "instruments.csv:5: field 'strike': must be in [1e-08, 1e+09]"},
       {inst + "X,option,BTC,1769817600,1e400,C\n", kAccounts, kPositions, "field 'strike': not a finite number"},
       {inst + "X,option,BTC,1769817600,12abc,C\n", kAccounts, kPositions, "not a finite number: '12abc'"},
       {inst + std::string(65, 'A') + ",perp,BTC,,,\n", kAccounts, kPositions, "instruments.csv:5: field 'id'"},
@@ -120,7 +120,7 @@ TEST(BookCsv, ErrorsNameFileLineAndField) {
       {inst, "account,cash\n1,\n", "account,instrument,quantity,entry_price\n", "accounts.csv:2: field 'cash': missing value"},
       {inst, kAccounts, std::string(kPositions) + "7,BTC-C,1,\n7,BTC-C,3,\n",
        "positions.csv:6: field 'instrument': duplicate position of account 7 in 'BTC-C' (first on line 5)"},
-      {inst, kAccounts, std::string(kPositions) + "7,BTC-PERP,1,-5\n", "positions.csv:5: field 'entry_price': must not be negative"},
+      {inst, kAccounts, std::string(kPositions) + "7,BTC-PERP,1,-5\n", "positions.csv:5: field 'entry_price': must be in [0, 1e+09]"},
       {inst, kAccounts, std::string(kPositions) + "7,ETH-P,1,abc\n", "positions.csv:5: field 'entry_price': not a finite number"},
       {inst, kAccounts, std::string(kPositions) + "7,BTC-PERP,1,100,9\n", "positions.csv:5: expected 4 fields, got 5"},
       {inst, kAccounts, "account,instrument,qty,entry_price\n", "positions.csv:1: header must be"},
@@ -150,8 +150,8 @@ TEST(MarketJson, DefaultsAndPaths) {
   const struct { const char* text; const char* expect; } bad[] = {
       {R"({"underlyings": {}})", "m.json.time: missing"},
       {R"({"time": "now", "underlyings": {}})", "m.json.time: must be a number"},
-      {R"({"time": 1, "underlyings": {"BTC": {"spot": 0}}})", "m.json.underlyings.BTC.spot: must be a positive"},
-      {R"({"time": 1, "underlyings": {"BTC": {"spot": 1, "confidence": 2}}})", "underlyings.BTC.confidence: must be in [0, 1]"},
+      {R"({"time": 1, "underlyings": {"BTC": {"spot": 0}}})", "m.json.underlyings.BTC.spot: 0 is outside [1e-08, 1e+09]"},
+      {R"({"time": 1, "underlyings": {"BTC": {"spot": 1, "confidence": 2}}})", "underlyings.BTC.confidence: 2 is outside [0, 1]"},
       {R"({"time": 1, "underlyings": {"BTC": {"spot": 1, "expiries": [{"expiry": 5}]}}})", "underlyings.BTC.expiries[0].svi: missing"},
       {R"({"time": 1, "underlyings": {"BTC": {"spot": 1, "expiries": [{"expiry": 5, "svi": {"a": 1, "b": -1, "rho": 0, "m": 0, "sigma": 1}}]}}})",
        "underlyings.BTC.expiries[0].svi.b"},

@@ -1,6 +1,7 @@
 // Test harness: a real nats-server (JetStream) on a free loopback port, vaultrisk
 // serve processes, and ethers-signed oracle ticks. Everything stops at the end.
 import { spawn } from "node:child_process";
+import { connect as tcpConnect } from "node:net";
 import { mkdtempSync, writeFileSync, rmSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
@@ -45,8 +46,13 @@ function waitFor(stream, pattern, ms, what) {
   });
 }
 
-export async function startNats(dir) {
-  const proc = spawn("nats-server", ["-js", "-a", "127.0.0.1", "-p", "-1", "-sd", join(dir, "js")], { stdio: ["ignore", "pipe", "pipe"] });
+export async function startNats(dir, { maxPayload } = {}) {
+  const args = ["-js", "-a", "127.0.0.1", "-p", "-1", "-sd", join(dir, "js")];
+  if (maxPayload) {  // no flag for it: a one-line config file
+    writeFileSync(join(dir, "nats.conf"), `max_payload: ${maxPayload}\n`);
+    args.push("-c", join(dir, "nats.conf"));
+  }
+  const proc = spawn("nats-server", args, { stdio: ["ignore", "pipe", "pipe"] });
   const m = await waitFor(proc.stderr, /Listening for client connections on [\d.]+:(\d+)/, 10000, "nats-server");
   const url = `nats://127.0.0.1:${m[1]}`;
   return { proc, url, stop: () => proc.kill("SIGKILL") };
@@ -108,7 +114,8 @@ export async function startServe({ url, dir, book, market, extra = [] }) {
   const proc = spawn(VAULTRISK, args, { stdio: ["ignore", "pipe", "pipe"] });
   let log = "";
   proc.stderr.on("data", (d) => { log += d.toString(); });
-  const exited = new Promise((_, reject) => proc.once("exit", (code) => reject(new Error(`vaultrisk serve exited (${code}): ${log}`))));
+  // "close": after the process's output has been read to the end, so the error is in the message.
+  const exited = new Promise((_, reject) => proc.once("close", (code) => reject(new Error(`vaultrisk serve exited (${code}): ${log}`))));
   await Promise.race([waitFor(proc.stdout, /ready/, 30000, "vaultrisk serve"), exited]);
   const metricsPort = (log.match(/metrics http:\/\/127\.0\.0\.1:(\d+)/) || [])[1];
   return { proc, log: () => log, metricsPort, kill9: () => proc.kill("SIGKILL"),
@@ -167,4 +174,35 @@ export async function natsConnect(url) {
 
 export function cleanup(dir) {
   rmSync(dir, { recursive: true, force: true });
+}
+
+// Publishes with the raw client protocol (HPUB), so that a test can send what no
+// well-behaved client would: header values that are not UTF-8, for one.
+export function rawPublish(url, subject, payload, hdrs = {}) {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve, reject) => {
+    const sock = tcpConnect(Number(port), hostname);
+    let got = "";
+    sock.on("error", reject);
+    sock.on("data", (d) => {
+      got += d.toString("latin1");
+      if (got.startsWith("INFO") && !sock.sent) {
+        sock.sent = true;
+        const parts = [Buffer.from("NATS/1.0\r\n")];
+        for (const [k, v] of Object.entries(hdrs)) parts.push(Buffer.from(`${k}: `), Buffer.from(v), Buffer.from("\r\n"));
+        parts.push(Buffer.from("\r\n"));
+        const h = Buffer.concat(parts);
+        sock.write(`CONNECT {"verbose":false,"pedantic":false,"headers":true,"protocol":1}\r\n`);
+        sock.write(Buffer.concat([Buffer.from(`HPUB ${subject} ${h.length} ${h.length + payload.length}\r\n`), h, payload, Buffer.from("\r\nPING\r\n")]));
+      }
+      if (/PONG\r\n/.test(got)) { sock.end(); resolve(); }
+      if (/-ERR/.test(got)) { sock.end(); reject(new Error(got)); }
+    });
+  });
+}
+
+// Resident memory of a process, in MiB (Linux).
+export function rssMiB(pid) {
+  const m = readFileSync(`/proc/${pid}/status`, "utf8").match(/VmRSS:\s+(\d+) kB/);
+  return m ? Number(m[1]) / 1024 : NaN;
 }

@@ -123,7 +123,7 @@ describe("vaultrisk serve", () => {
       ["stale", await tick(95, { timeMs: Date.now() - 60000 })],
       ["replayed", await signedTick("BTC", lastAccepted, 95, { expiries: SLICE })],
       ["malformed", await signedTick("BTC", ++seq, "1e999")],
-      ["invalid_market", await signedTick("BTC", ++seq, -5, { expiries: SLICE })],
+      ["out_of_range", await signedTick("BTC", ++seq, -5, { expiries: SLICE })],
       ["invalid_market", await signedTick("BTC", ++seq, 95, { expiries: [] })],  // an unexpired option without a smile
     ];
     // malformed: a literal overflow in the signed body
@@ -185,24 +185,25 @@ describe("vaultrisk serve", () => {
     assert.ok(ep.num_requests >= 3 && ep.num_errors >= 2, JSON.stringify(ep));
   });
 
-  test("a listing the market cannot value yet stops valuation (no alerts) until a tick brings its smile", async () => {
+  test("a listing the market cannot value yet is rejected; once a tick brings its smile it is listed and valued", async () => {
     const js = nc.jetstream();
     const enc = (o) => new TextEncoder().encode(JSON.stringify(o));
     const EXPIRY2 = EXPIRY + 7 * DAY;
     const alerts = collect(nc, "risk.alert.>");
-    const rejects = collect(nc, "risk.reject.oracle");
-    await js.publish("vault.event.instrument.BTC", enc({ id: "BTC-C2", kind: "option", underlying: "BTC", expiry: EXPIRY2, strike: 100, type: "P" }), { msgID: "list-c2" });
-    await js.publish("vault.event.trade.2", enc({ id: "t-c2", account: 2, instrument: "BTC-C2", quantity: -1, price: 3 }), { msgID: "t-c2" });
-    await waitUntil(async () => (await request(nc, "risk.api.health")).data.status === "waiting", 5000, "valuation paused");
-    assert.equal((await request(nc, "risk.api.account", { account: 2 })).headers.get("Nats-Service-Error-Code"), "503");
-    await publishTick(nc, "BTC", await tick(95));  // still no smile for the new expiry
+    const rejects = collect(nc, "risk.reject.vault");
+    const listing = { id: "BTC-C2", kind: "option", underlying: "BTC", expiry: EXPIRY2, strike: 100, type: "P" };
+    await js.publish("vault.event.instrument.BTC", enc(listing), { msgID: "list-c2" });
     await waitUntil(() => rejects.out.length >= 1, 5000, "reject");
-    assert.equal(rejects.out[0].data.reason, "invalid_market");
-    assert.match(rejects.out[0].data.detail, /BTC-C2/);
+    assert.equal(rejects.out[0].data.reason, "invalid_event");
+    assert.match(rejects.out[0].data.detail, /BTC-C2.*no SVI slice/);
+    assert.equal((await request(nc, "risk.api.health")).data.status, "ok", "the book stays valued");
     const slice2 = { expiry: EXPIRY2, svi: { a: 0.05 * (37 / 365), b: 0, rho: 0, m: 0, sigma: 0.1 } };
     const timeMs = Date.now();
     await publishTick(nc, "BTC", await signedTick("BTC", ++seq, 95, { expiries: [...SLICE, slice2], timeMs }));
-    await waitUntil(async () => (await request(nc, "risk.api.health")).data.status === "ok", 5000, "valuation resumed");
+    await waitUntil(async () => (await request(nc, "risk.api.health")).data.ticks.BTC === seq, 5000, "tick");
+    await js.publish("vault.event.instrument.BTC", enc(listing), { msgID: "list-c2-again" });
+    await js.publish("vault.event.trade.2", enc({ id: "t-c2", account: 2, instrument: "BTC-C2", quantity: -1, price: 3 }), { msgID: "t-c2" });
+    await waitUntil(async () => (await request(nc, "risk.api.account", { account: 2 })).data.underlyings?.[0]?.gamma < -0.02, 5000, "new position valued");
     const acct = (await request(nc, "risk.api.account", { account: 2 })).data;
     // Account 2: 1,000,000 cash, short the K=110 call, and now short the K=100 put
     // sold for 3; rate 0; flat smiles (b = 0), so vol = sqrt(a / T). Black-Scholes by hand:
@@ -216,6 +217,7 @@ describe("vaultrisk serve", () => {
     const expected = 1000000 + 3 - bs(true, 95, 110, T1, v1) - bs(false, 95, 100, T2, v2);
     assert.ok(Math.abs(acct.equity - expected) < 1e-6, `equity ${acct.equity} vs ${expected}`);
     assert.ok(alerts.out.every((a) => Number.isFinite(a.data.equity)), "no alert came from an unpriced book");
+    assert.equal(rejects.out.length, 1, "the second listing was accepted");
     alerts.stop();
     rejects.stop();
   });
@@ -224,11 +226,12 @@ describe("vaultrisk serve", () => {
     const text = await (await fetch(`http://127.0.0.1:${serve.metricsPort}/metrics`)).text();
     assert.match(text, /vaultrisk_ticks_accepted_total \d+/);
     assert.match(text, /vaultrisk_ticks_rejected_total\{reason="stale"\} 1/);
-    assert.match(text, /vaultrisk_ticks_rejected_total\{reason="invalid_market"\} 3/);
+    assert.match(text, /vaultrisk_ticks_rejected_total\{reason="invalid_market"\} 1/);
+    assert.match(text, /vaultrisk_ticks_rejected_total\{reason="out_of_range"\} 1/);
     assert.match(text, /vaultrisk_tick_to_alert_seconds_count [1-9]/);
     assert.match(text, /vaultrisk_accounts\{status="liquidatable"\}/);
     assert.match(text, /vaultrisk_intents_total [1-9]/);
-    assert.match(text, /vaultrisk_vault_events_total\{result="rejected"\} 1/);
+    assert.match(text, /vaultrisk_vault_events_total\{result="rejected"\} 2/);
   });
 });
 

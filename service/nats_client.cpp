@@ -249,7 +249,7 @@ std::vector<JsMessage> NatsClient::fetch(int batch, int timeout_ms) {
   if (pull_remaining_ <= 0 || steady_ms() > pull_deadline_ms_) send_pull_request(batch);
   for (std::int64_t wait = timeout_ms;; wait = 0) {
     natsMsg* m = nullptr;
-    const natsStatus s = wait > 0 ? natsSubscription_NextMsg(&m, pull_, wait) : natsSubscription_NextMsg(&m, pull_, 0);
+    const natsStatus s = natsSubscription_NextMsg(&m, pull_, wait);  // 0: only what has already arrived
     if (s == NATS_TIMEOUT) break;
     if (s == NATS_SLOW_CONSUMER) {  // dropped messages are redelivered after AckWait
       ++dropped_;

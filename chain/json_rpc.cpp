@@ -25,7 +25,7 @@ void global_init() {
 }  // namespace
 
 std::uint64_t quantity(const json& v, const char* what) {
-  if (!v.is_string()) throw input_error(std::string(what) + ": expected a hex quantity, got " + v.dump());
+  if (!v.is_string()) throw input_error(std::string(what) + ": expected a hex quantity, got " + v.dump(-1, ' ', false, json::error_handler_t::replace));
   const std::string s = v.get<std::string>();
   if (s.size() < 3 || s.size() > 18 || s[0] != '0' || s[1] != 'x')
     throw input_error(std::string(what) + ": '" + s + "' is not a hex quantity that fits 64 bits");
@@ -93,15 +93,21 @@ std::string JsonRpcClient::post(const std::string& body) {
 
 json JsonRpcClient::call(const std::string& method, const json& params) {
   const json req = {{"jsonrpc", "2.0"}, {"id", next_id_++}, {"method", method}, {"params", params}};
-  const std::string text = post(req.dump());
+  return rpc_result(method, post(req.dump()));
+}
+
+json rpc_result(const std::string& method, std::string_view text) {
+  const auto excerpt = [&] { return std::string(text.substr(0, 200)); };
   json res;
   try {
     res = json::parse(text);
   } catch (const std::exception&) {
-    throw rpc_error(method + ": the node's answer is not JSON: " + text.substr(0, 200), 0, {});
+    throw rpc_error(method + ": the node's answer is not JSON: " + excerpt(), 0, {});
   }
+  if (!res.is_object()) throw rpc_error(method + ": the node's answer is not a JSON object: " + excerpt(), 0, {});
   if (res.contains("error") && !res["error"].is_null()) {
     const json& e = res["error"];
+    if (!e.is_object()) throw rpc_error(method + ": " + e.dump(-1, ' ', false, json::error_handler_t::replace), 0, {});
     Bytes data;
     if (e.contains("data") && e["data"].is_string()) {
       try {
@@ -109,9 +115,12 @@ json JsonRpcClient::call(const std::string& method, const json& params) {
       } catch (const input_error&) {
       }
     }
-    throw rpc_error(method + ": " + e.value("message", e.dump()), e.value("code", 0L), std::move(data));
+    const json& msg = e.contains("message") ? e["message"] : e;
+    const long code = e.contains("code") && e["code"].is_number_integer() ? e["code"].get<long>() : 0L;
+    throw rpc_error(method + ": " + (msg.is_string() ? msg.get<std::string>() : msg.dump(-1, ' ', false, json::error_handler_t::replace)),
+                    code, std::move(data));
   }
-  if (!res.contains("result")) throw rpc_error(method + ": answer without a result: " + text.substr(0, 200), 0, {});
+  if (!res.contains("result")) throw rpc_error(method + ": answer without a result: " + excerpt(), 0, {});
   return res["result"];
 }
 

@@ -7,6 +7,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include <nlohmann/json.hpp>
 
@@ -61,6 +62,10 @@ class JsonRpcClient {
   std::uint64_t next_id_ = 1;
   std::optional<std::uint64_t> chain_id_;
 };
+
+// The `result` of a JSON-RPC answer body; rpc_error for an error answer or for
+// anything that is not a JSON-RPC answer (never another exception type).
+nlohmann::json rpc_result(const std::string& method, std::string_view text);
 
 // "0x1a" -> 26; throws input_error naming `what`.
 std::uint64_t quantity(const nlohmann::json& v, const char* what);

@@ -17,9 +17,9 @@ namespace vaultrisk::io {
 
 namespace {
 
-void load_instruments(const std::filesystem::path& path, Book& book,
+void load_instruments(std::string text, Book& book,
                       std::unordered_map<std::string, std::int32_t>& index) {
-  CsvReader r(path, {"id", "kind", "underlying", "expiry", "strike", "type"});
+  CsvReader r("instruments.csv", std::move(text), {"id", "kind", "underlying", "expiry", "strike", "type"});
   enum { ID, KIND, UND, EXPIRY, STRIKE, TYPE };
   std::map<std::string, std::int32_t> und_index;  // first-seen numbering, canonicalised later
   std::vector<std::int64_t> lines;
@@ -63,9 +63,9 @@ void load_instruments(const std::filesystem::path& path, Book& book,
   canonicalize_underlyings(book);
 }
 
-void load_accounts(const std::filesystem::path& path, Book& book,
+void load_accounts(std::string text, Book& book,
                    std::unordered_map<std::uint64_t, std::int32_t>& index) {
-  CsvReader r(path, {"account", "cash"});
+  CsvReader r("accounts.csv", std::move(text), {"account", "cash"});
   index.reserve(r.size_hint());
   std::vector<std::int64_t> lines;
   while (r.next()) {
@@ -81,10 +81,10 @@ void load_accounts(const std::filesystem::path& path, Book& book,
   }
 }
 
-void load_positions(const std::filesystem::path& path, Book& book,
+void load_positions(std::string text, Book& book,
                     const std::unordered_map<std::string, std::int32_t>& instruments,
                     const std::unordered_map<std::uint64_t, std::int32_t>& accounts) {
-  CsvReader r(path, {"account", "instrument", "quantity", "entry_price"});
+  CsvReader r("positions.csv", std::move(text), {"account", "instrument", "quantity", "entry_price"});
   enum { ACCOUNT, INSTRUMENT, QTY, ENTRY };
   // Views into the book's ids avoid a string per lookup.
   FlatIndex inst(book.instrument_count());
@@ -149,12 +149,17 @@ void load_positions(const std::filesystem::path& path, Book& book,
 
 Book load_book(const std::filesystem::path& dir) {
   if (!std::filesystem::is_directory(dir)) throw input_error(dir.string() + ": not a book folder");
+  return parse_book({read_file(dir / "instruments.csv"), read_file(dir / "accounts.csv"),
+                     read_file(dir / "positions.csv")});
+}
+
+Book parse_book(BookFiles files) {
   Book book;
   std::unordered_map<std::string, std::int32_t> instruments;
   std::unordered_map<std::uint64_t, std::int32_t> accounts;
-  load_instruments(dir / "instruments.csv", book, instruments);
-  load_accounts(dir / "accounts.csv", book, accounts);
-  load_positions(dir / "positions.csv", book, instruments, accounts);
+  load_instruments(std::move(files.instruments), book, instruments);
+  load_accounts(std::move(files.accounts), book, accounts);
+  load_positions(std::move(files.positions), book, instruments, accounts);
   return book;
 }
 

@@ -18,4 +18,8 @@ struct BookFiles {
 };
 BookFiles format_book(const Book& book);
 
+// The same checks as load_book over the three files' text (errors name
+// instruments.csv, accounts.csv, positions.csv).
+Book parse_book(BookFiles files);
+
 }  // namespace vaultrisk::io

@@ -25,7 +25,10 @@ std::string read_file(const std::filesystem::path& path) {
 }
 
 CsvReader::CsvReader(const std::filesystem::path& path, std::vector<std::string> columns)
-    : name_(path.filename().string()), data_(read_file(path)), columns_(std::move(columns)) {
+    : CsvReader(path.filename().string(), read_file(path), std::move(columns)) {}
+
+CsvReader::CsvReader(std::string name, std::string data, std::vector<std::string> columns)
+    : name_(std::move(name)), data_(std::move(data)), columns_(std::move(columns)) {
   fields_.reserve(columns_.size());
   if (data_.size() >= 3 && std::memcmp(data_.data(), "\xEF\xBB\xBF", 3) == 0) pos_ = 3;  // UTF-8 BOM
   std::string expected;

@@ -16,6 +16,8 @@ class CsvReader {
  public:
   // Reads `path` and checks its header against `columns` exactly.
   CsvReader(const std::filesystem::path& path, std::vector<std::string> columns);
+  // The same over text already in memory; `name` names it in errors.
+  CsvReader(std::string name, std::string data, std::vector<std::string> columns);
 
   // Advances to the next data row; false at end of file. Throws on a row with the
   // wrong number of fields or an empty line before the end.

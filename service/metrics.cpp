@@ -17,6 +17,7 @@ Metrics::Metrics(int port) : registry_(std::make_shared<prometheus::Registry>())
   intents_ = &BuildCounter().Name("vaultrisk_intents_total").Help("Signed liquidation intents published").Register(*registry_).Add({});
   alerts_ = &BuildCounter().Name("vaultrisk_alerts_total").Help("Status-change alerts published").Register(*registry_).Add({});
   lag_ = &BuildGauge().Name("vaultrisk_vault_consumer_lag").Help("Vault events waiting in JetStream for this service").Register(*registry_).Add({});
+  dropped_ = &BuildGauge().Name("vaultrisk_nats_dropped_total").Help("Messages nats.c dropped over a subscription's pending limits (slow consumer)").Register(*registry_).Add({});
   epoch_ = &BuildGauge().Name("vaultrisk_epoch").Help("Current epoch").Register(*registry_).Add({});
   epochs_pending_ = &BuildGauge().Name("vaultrisk_epochs_pending").Help("Closed epochs not yet published or anchored").Register(*registry_).Add({});
   last_anchored_ = &BuildGauge().Name("vaultrisk_last_anchored_epoch").Help("Latest epoch anchored on-chain").Register(*registry_).Add({});

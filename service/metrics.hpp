@@ -28,6 +28,7 @@ class Metrics {
   void intent() { intents_->Increment(); }
   void alert() { alerts_->Increment(); }
   void consumer_lag(double n) { lag_->Set(n); }
+  void nats_dropped(double n) { dropped_->Set(n); }
   void epoch(double e) { epoch_->Set(e); }
   void epochs_pending(double n) { epochs_pending_->Set(n); }
   void last_anchored_epoch(double e) { last_anchored_->Set(e); }
@@ -50,6 +51,7 @@ class Metrics {
   prometheus::Counter* intents_;
   prometheus::Counter* alerts_;
   prometheus::Gauge* lag_;
+  prometheus::Gauge* dropped_;
   prometheus::Gauge* epoch_;
   prometheus::Gauge* epochs_pending_;
   prometheus::Gauge* last_anchored_;

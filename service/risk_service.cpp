@@ -399,6 +399,7 @@ void Service::vault_loop(std::atomic<bool>& stop) {
   while (!stop) {
     try {
       auto msgs = nats_->fetch(256, 200);
+      metrics_.nats_dropped(static_cast<double>(nats_->dropped()));
       if (msgs.empty()) continue;
       metrics_.consumer_lag(static_cast<double>(msgs.back().pending));
       {

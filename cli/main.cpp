@@ -9,8 +9,10 @@
 #include <vector>
 
 #include "cli/args.hpp"
+#include "cli/common.hpp"
 #include "cli/chain_commands.hpp"
 #include "cli/live_commands.hpp"
+#include "cli/stress_command.hpp"
 #include "core/error.hpp"
 #include "io/book_csv.hpp"
 #include "io/gen_book.hpp"
@@ -32,6 +34,7 @@ Commands:
   gen-book        write a deterministic synthetic book and market
   price           price every instrument with Greeks
   revalue         revalue every account: equity, margin, status
+  stress          stress, VaR and ES: named, historical or Monte Carlo scenarios, full revaluation
   default-config  print the default margin methodology as a config file
   serve           the live service: NATS ticks and vault events in; alerts, intents, API out
   oracle-sim      publish simulated signed oracle ticks (GBM with an optional crash)
@@ -86,31 +89,6 @@ scan,worst,mm,im) and prints a summary.
   --quiet         no log lines, errors only
 )";
 
-using Clock = std::chrono::steady_clock;
-
-struct Log {
-  bool quiet = false;
-  Clock::time_point start = Clock::now();
-  template <class... T>
-  void operator()(const char* fmt, T... args) const {
-    if (quiet) return;
-    const double ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
-    std::fprintf(stderr, "[vaultrisk %8.1f ms] ", ms);
-    std::fprintf(stderr, fmt, args...);
-    std::fputc('\n', stderr);
-  }
-};
-
-double ms_since(Clock::time_point t) {
-  return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
-}
-
-bool wants_help(const std::vector<std::string>& args) {
-  for (const auto& a : args)
-    if (a == "--help" || a == "-h") return true;
-  return false;
-}
-
 int cmd_gen_book(const std::vector<std::string>& argv) {
   if (wants_help(argv)) return std::fputs(kGenBookHelp, stdout), 0;
   Args args(argv, {"accounts", "underlyings", "seed", "time", "out"}, {"quiet"});
@@ -139,34 +117,6 @@ int cmd_gen_book(const std::vector<std::string>& argv) {
       static_cast<unsigned long long>(s.instruments), static_cast<unsigned long long>(s.accounts),
       static_cast<unsigned long long>(s.positions));
   return 0;
-}
-
-struct Loaded {
-  Book book;
-  Market market;
-};
-
-Loaded load_inputs(const Args& args, const Log& log) {
-  const std::filesystem::path book_dir = args.require("book");
-  const std::filesystem::path market_file = args.require("market");
-  auto t = Clock::now();
-  Loaded in{io::load_book(book_dir), {}};
-  log("loaded book %s: %zu instruments, %zu accounts, %zu positions, %zu underlyings (%.1f ms)",
-      book_dir.c_str(), in.book.instrument_count(), in.book.account_count(), in.book.position_count(),
-      in.book.underlyings.size(), ms_since(t));
-  t = Clock::now();
-  in.market = io::load_market(market_file);
-  log("loaded market %s: %zu underlyings at time %.0f (%.1f ms)", market_file.c_str(),
-      in.market.underlyings.size(), in.market.time, ms_since(t));
-  return in;
-}
-
-Device device_arg(const Args& args) {
-  const Device d = parse_device(args.get_or("device", "auto"));
-  if (d == Device::gpu && !gpu_available())
-    throw unavailable_error(VR_CUDA_BUILD ? "--device gpu: this build has CUDA, but no CUDA device is present"
-                                          : "--device gpu: this build has no CUDA backend (configure with -DVR_CUDA=ON)");
-  return d;
 }
 
 int cmd_price(const std::vector<std::string>& argv) {
@@ -216,7 +166,7 @@ int cmd_revalue(const std::vector<std::string>& argv) {
   io::write_accounts_csv(out / "accounts.csv", in.book, accounts);
   io::write_account_underlyings_csv(out / "account_underlyings.csv", in.book, blocks);
 
-  std::size_t count[3] = {0, 0, 0};
+  std::size_t count[4] = {0, 0, 0, 0};  // by status, `error` (3) included
   double equity = 0, mm = 0, im = 0;
   for (std::size_t a = 0; a < accounts.status.size(); ++a) {
     ++count[accounts.status[a]];
@@ -225,8 +175,10 @@ int cmd_revalue(const std::vector<std::string>& argv) {
     im += accounts.im[a];
   }
   log("wrote %s/accounts.csv and account_underlyings.csv", out.c_str());
-  std::printf("accounts %zu: healthy %zu, margin_call %zu, liquidatable %zu\n", accounts.status.size(),
+  std::printf("accounts %zu: healthy %zu, margin_call %zu, liquidatable %zu", accounts.status.size(),
               count[0], count[1], count[2]);
+  if (count[3] > 0) std::printf(", error %zu", count[3]);
+  std::printf("\n");
   std::printf("total equity %.2f, maintenance margin %.2f, initial margin %.2f\n", equity, mm, im);
   return 0;
 }
@@ -244,6 +196,29 @@ int cmd_default_config(const std::vector<std::string>& argv) {
 
 }  // namespace
 
+Loaded load_inputs(const Args& args, const Log& log) {
+  const std::filesystem::path book_dir = args.require("book");
+  const std::filesystem::path market_file = args.require("market");
+  auto t = Clock::now();
+  Loaded in{io::load_book(book_dir), {}};
+  log("loaded book %s: %zu instruments, %zu accounts, %zu positions, %zu underlyings (%.1f ms)",
+      book_dir.c_str(), in.book.instrument_count(), in.book.account_count(), in.book.position_count(),
+      in.book.underlyings.size(), ms_since(t));
+  t = Clock::now();
+  in.market = io::load_market(market_file);
+  log("loaded market %s: %zu underlyings at time %.0f (%.1f ms)", market_file.c_str(),
+      in.market.underlyings.size(), in.market.time, ms_since(t));
+  return in;
+}
+
+Device device_arg(const Args& args) {
+  const Device d = parse_device(args.get_or("device", "auto"));
+  if (d == Device::gpu && !gpu_available())
+    throw unavailable_error(VR_CUDA_BUILD ? "--device gpu: this build has CUDA, but no CUDA device is present"
+                                          : "--device gpu: this build has no CUDA backend (configure with -DVR_CUDA=ON)");
+  return d;
+}
+
 int run(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
   if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
@@ -257,6 +232,7 @@ int run(int argc, char** argv) {
     if (cmd == "gen-book") return cmd_gen_book(args);
     if (cmd == "price") return cmd_price(args);
     if (cmd == "revalue") return cmd_revalue(args);
+    if (cmd == "stress") return cmd_stress(args);
     if (cmd == "default-config") return cmd_default_config(args);
     if (cmd == "serve") return cmd_serve(args);
     if (cmd == "oracle-sim") return cmd_oracle_sim(args);

@@ -1,12 +1,26 @@
-// The CPU backend: the Thrust engine on the OpenMP device system.
+// The CPU backends: the Thrust engine and stress kernels on the OpenMP device
+// system. Monte Carlo normals come from cuRAND's host generator when the build has
+// cuRAND (the CUDA toolkit's libcurand; no GPU needed).
 #include <omp.h>
 #include <thrust/system/omp/execution_policy.h>
 #include <thrust/system/omp/vector.h>
 
+#include "core/error.hpp"
 #include "kernels/detail/thrust_backend.hpp"
+#include "kernels/detail/thrust_stress.hpp"
+
+#if VR_HAVE_CURAND
+#include <curand.h>
+#endif
 
 namespace vaultrisk::detail {
 namespace {
+
+#if VR_HAVE_CURAND
+void curand_check(curandStatus_t s, const char* what) {
+  if (s != CURAND_STATUS_SUCCESS) throw error(std::string("cuRAND ") + what + " failed (status " + std::to_string(s) + ")");
+}
+#endif
 
 struct OmpSystem {
   template <class T>
@@ -14,10 +28,39 @@ struct OmpSystem {
   auto policy() const { return thrust::omp::par; }
   void synchronize() const {}
   std::string name() const { return "cpu (OpenMP, " + std::to_string(omp_get_max_threads()) + " threads)"; }
+  // n normals, values [offset, offset + n) of cuRAND's Philox stream of `seed`.
+  void normals(double* out, std::uint64_t seed, std::uint64_t offset, std::size_t n) const {
+    const std::vector<double> v = curand_host_normals(seed, offset, n);
+    std::copy(v.begin(), v.end(), out);
+  }
 };
 
 }  // namespace
 
 std::unique_ptr<Backend> make_omp_backend() { return std::make_unique<ThrustBackend<OmpSystem>>(); }
+std::unique_ptr<StressBackend> make_omp_stress_backend() { return std::make_unique<ThrustStress<OmpSystem>>(); }
+
+bool curand_available() { return VR_HAVE_CURAND != 0; }
+
+std::vector<double> curand_host_normals(std::uint64_t seed, std::uint64_t offset, std::size_t n) {
+#if VR_HAVE_CURAND
+  std::vector<double> out(n);
+  if (n == 0) return out;
+  curandGenerator_t g{};
+  curand_check(curandCreateGeneratorHost(&g, CURAND_RNG_PSEUDO_PHILOX4_32_10), "curandCreateGeneratorHost");
+  struct Destroy {
+    curandGenerator_t g;
+    ~Destroy() { curandDestroyGenerator(g); }
+  } destroy{g};
+  curand_check(curandSetPseudoRandomGeneratorSeed(g, seed), "curandSetPseudoRandomGeneratorSeed");
+  curand_check(curandSetGeneratorOffset(g, offset), "curandSetGeneratorOffset");
+  curand_check(curandGenerateNormalDouble(g, out.data(), n, 0.0, 1.0), "curandGenerateNormalDouble");
+  return out;
+#else
+  (void)seed, (void)offset, (void)n;
+  throw unavailable_error("--monte-carlo needs cuRAND (libcurand from the CUDA toolkit), and this build has none: "
+                          "install the toolkit at /usr/local/cuda and rebuild");
+#endif
+}
 
 }  // namespace vaultrisk::detail

@@ -1,6 +1,8 @@
 // Host side of the engine: layout preparation, market validation, backend dispatch.
 #include "kernels/engine.hpp"
 
+#include <utility>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -227,6 +229,7 @@ MarketParams Engine::build_params(const std::vector<UnderlyingMarket>& und) cons
       for (std::size_t e = 0; e < m.expiries.size(); ++e)
         if (m.expiries[e].expiry == layout_.slot_expiry[s]) p.slot_slice[s] = first + static_cast<std::int32_t>(e);
   }
+  p.inst_vol = vol_override_;
   return p;
 }
 
@@ -254,7 +257,7 @@ void Engine::apply(std::vector<UnderlyingMarket> next, std::int32_t only) {
   current_ = std::move(next);
 }
 
-void Engine::revalue(const Market& market) {
+std::vector<UnderlyingMarket> Engine::market_for_book(const Market& market) const {
   std::vector<UnderlyingMarket> next;
   for (std::int32_t u = 0; u < layout_.n_underlyings; ++u) {
     const std::string& name = underlying_names_[u];
@@ -267,7 +270,32 @@ void Engine::revalue(const Market& market) {
     validate_underlying_market(it->second, "market: underlyings." + name);
     next.push_back(it->second);
   }
-  apply(std::move(next), -1);
+  return next;
+}
+
+void Engine::revalue(const Market& market) {
+  std::vector<UnderlyingMarket> next = market_for_book(market);
+  std::vector<double> previous = std::exchange(vol_override_, {});
+  try {
+    apply(std::move(next), -1);
+  } catch (...) {
+    vol_override_ = std::move(previous);
+    throw;
+  }
+}
+
+void Engine::revalue(const Market& market, const std::vector<double>& vol_by_instrument) {
+  VR_EXPECTS(vol_by_instrument.size() == inst_file_index_.size(), "revalue(): one vol per instrument");
+  std::vector<UnderlyingMarket> next = market_for_book(market);
+  std::vector<double> previous = std::move(vol_override_);
+  vol_override_.resize(inst_file_index_.size());
+  for (std::size_t k = 0; k < inst_file_index_.size(); ++k) vol_override_[k] = vol_by_instrument[inst_file_index_[k]];
+  try {
+    apply(std::move(next), -1);
+  } catch (...) {
+    vol_override_ = std::move(previous);
+    throw;
+  }
 }
 
 bool Engine::update_underlying(const std::string& underlying, const UnderlyingMarket& market) {

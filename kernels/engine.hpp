@@ -54,6 +54,10 @@ class Engine {
   // Full revaluation. Every underlying of the book must be in `market`.
   // On bad input throws input_error and leaves the previous state untouched.
   void revalue(const Market& market);
+  // The same with each option's mark vol fixed (file order, one per instrument;
+  // perps ignored) instead of read off the smile: the shocked markets of SPEC §8's
+  // named scenarios. No SVI slice is needed then.
+  void revalue(const Market& market, const std::vector<double>& vol_by_instrument);
 
   // Incremental revaluation after one underlying's market changed: reprices only its
   // instruments and its (account, underlying) blocks, then the accounts holding it.
@@ -92,6 +96,7 @@ class Engine {
  private:
   MarketParams build_params(const std::vector<UnderlyingMarket>& und) const;
   void apply(std::vector<UnderlyingMarket> next, std::int32_t only_underlying);
+  std::vector<UnderlyingMarket> market_for_book(const Market& market) const;
   std::string explain_invalid(std::int64_t internal_instrument,
                               const std::vector<UnderlyingMarket>& und) const;
 
@@ -103,6 +108,7 @@ class Engine {
   std::vector<std::string> instrument_ids_;    // file order
   std::vector<std::string> underlying_names_;
   std::vector<UnderlyingMarket> current_;      // per underlying; empty before revalue()
+  std::vector<double> vol_override_;           // internal order; empty: SVI vols
 };
 
 }  // namespace vaultrisk

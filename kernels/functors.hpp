@@ -22,6 +22,7 @@ struct InstrumentInvalid {
     const UnderlyingState s = v.und[v.inst_underlying[i]];
     const double t = year_fraction(v.inst_expiry[i], s.time);
     if (!(t > 0.0)) return false;
+    if (v.inst_vol) return !(v.inst_vol[i] >= 0.0 && is_finite(v.inst_vol[i]));
     const std::int32_t slice = v.slot_slice[v.inst_slot[i]];
     if (slice < 0) return true;
     const double forward = s.spot * exp(s.rate * t);
@@ -59,7 +60,7 @@ struct PriceInstrument {
     const double forward = s.spot * exp(s.rate * t);
     const double discount = exp(-s.rate * t);
     const double sqrt_t = sqrt(t);
-    const double vol = svi_vol(v.slices[v.slot_slice[v.inst_slot[i]]], strike, forward, t);
+    const double vol = v.inst_vol ? v.inst_vol[i] : svi_vol(v.slices[v.slot_slice[v.inst_slot[i]]], strike, forward, t);
     const OptionValue o = black76(call, s.spot, strike, t, s.rate, vol);
     write_greeks(i, o, vol);
 

@@ -80,6 +80,9 @@ struct MarketParams {
   std::vector<UnderlyingState> und;
   std::vector<std::int32_t> slot_slice;  // per slot: index into slices, -1 when none
   std::vector<SviParams> slices;
+  // Per instrument (internal order): a mark vol that replaces the SVI one (stress
+  // scenarios fix each option's vol, SPEC §8). Empty: the smile gives every vol.
+  std::vector<double> inst_vol;
 };
 
 // Results, in internal order.
@@ -107,6 +110,7 @@ struct EngineView {
   const UnderlyingState* und;
   const std::int32_t* slot_slice;
   const SviParams* slices;
+  const double* inst_vol;  // null: SVI vols
 
   const MarginParams* margin;
   const double* scen_spot;

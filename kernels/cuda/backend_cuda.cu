@@ -5,6 +5,11 @@
 
 #include "core/error.hpp"
 #include "kernels/detail/thrust_backend.hpp"
+#include "kernels/detail/thrust_stress.hpp"
+
+#if VR_HAVE_CURAND
+#include <curand.h>
+#endif
 
 #define VR_CUDA_TRY(call)                                                                  \
   do {                                                                                     \
@@ -36,6 +41,26 @@ struct CudaSystem {
     return std::string("gpu (CUDA, ") + prop.name + ")";
   }
 
+  // n normals, values [offset, offset + n) of cuRAND's Philox stream of `seed`,
+  // drawn by the device generator straight into device memory, on our stream.
+  void normals(double* out, std::uint64_t seed, std::uint64_t offset, std::size_t n) const {
+#if VR_HAVE_CURAND
+    curandGenerator_t g{};
+    if (curandCreateGenerator(&g, CURAND_RNG_PSEUDO_PHILOX4_32_10) != CURAND_STATUS_SUCCESS)
+      throw cuda_error("curandCreateGenerator failed");
+    const bool ok = curandSetStream(g, stream) == CURAND_STATUS_SUCCESS &&
+                    curandSetPseudoRandomGeneratorSeed(g, seed) == CURAND_STATUS_SUCCESS &&
+                    curandSetGeneratorOffset(g, offset) == CURAND_STATUS_SUCCESS &&
+                    curandGenerateNormalDouble(g, out, n, 0.0, 1.0) == CURAND_STATUS_SUCCESS;
+    cudaStreamSynchronize(stream);  // the generator's memory is freed with it
+    curandDestroyGenerator(g);
+    if (!ok) throw cuda_error("cuRAND device generator failed");
+#else
+    (void)out, (void)seed, (void)offset, (void)n;
+    throw unavailable_error("--monte-carlo needs cuRAND, and this build has none");
+#endif
+  }
+
   cudaStream_t stream{};
 };
 
@@ -44,6 +69,11 @@ struct CudaSystem {
 std::unique_ptr<Backend> make_cuda_backend() {
   if (cuda_device_count() == 0) throw unavailable_error("--device gpu: no CUDA device is present");
   return std::make_unique<ThrustBackend<CudaSystem>>();
+}
+
+std::unique_ptr<StressBackend> make_cuda_stress_backend() {
+  if (cuda_device_count() == 0) throw unavailable_error("--device gpu: no CUDA device is present");
+  return std::make_unique<ThrustStress<CudaSystem>>();
 }
 
 int cuda_device_count() {

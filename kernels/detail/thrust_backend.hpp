@@ -65,6 +65,7 @@ class ThrustBackend final : public Backend {
     up(und_, m.und);
     up(slot_slice_, m.slot_slice);
     up(slices_, m.slices);
+    up(inst_vol_, m.inst_vol);
     system_.synchronize();
   }
 
@@ -188,7 +189,7 @@ class ThrustBackend final : public Backend {
   EngineView view() {
     return EngineView{raw(inst_underlying_), raw(inst_slot_), raw(inst_kind_), raw(inst_call_),
                       raw(inst_expiry_), raw(inst_strike_), raw(und_), raw(slot_slice_),
-                      raw(slices_), raw(margin_), raw(scen_spot_), raw(scen_damp_),
+                      raw(slices_), inst_vol_.empty() ? nullptr : raw(inst_vol_), raw(margin_), raw(scen_spot_), raw(scen_damp_),
                       raw(scen_vol_), stride_, raw(price_), raw(vol_), raw(delta_), raw(gamma_),
                       raw(vega_), raw(theta_), raw(rho_), raw(scen_dv_), raw(pos_inst_),
                       raw(pos_qty_), raw(pos_entry_), raw(block_begin_), raw(block_underlying_),
@@ -208,6 +209,7 @@ class ThrustBackend final : public Backend {
   vec<UnderlyingState> und_;
   vec<std::int32_t> slot_slice_;
   vec<SviParams> slices_;
+  vec<double> inst_vol_;  // empty: SVI vols
   vec<MarginParams> margin_;
   vec<double> scen_spot_, scen_damp_;
   vec<std::int8_t> scen_vol_;

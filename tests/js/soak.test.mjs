@@ -57,11 +57,20 @@ test(`soak: ${EVENTS} vault events at full rate, ticks at 50 Hz, kill -9 half wa
   const nc = await natsConnect(nats.url);
   const book = writeBook(dir);
   const extra = ["--max-tick-age-ms", "60000"];
-  let serve = await startServe({ url: nats.url, dir, book, market: join(book, "market.json"), extra });
+  // Any exit but our own kill -9 and the final stop is a crash, reported with the log's tail.
+  const crashes = [];
+  const watch = (s) => {
+    s.proc.once("exit", (code, signal) => { if (!s.expected) crashes.push(`exit ${code ?? signal}: ${s.log().slice(-1500)}`); });
+    return s;
+  };
+  let serve = watch(await startServe({ url: nats.url, dir, book, market: join(book, "market.json"), extra }));
   const rss = { first: 0, second: 0 };
   let which = "first";
   const sampler = setInterval(() => {
-    try { rss[which] = Math.max(rss[which], rssMiB(serve.proc.pid)); } catch { /* between instances */ }
+    try {
+      const r = rssMiB(serve.proc.pid);
+      if (r > rss[which]) rss[which] = r;
+    } catch { /* between instances */ }
   }, 200);
   try {
     // Ticks at 50 Hz from `vaultrisk oracle-sim` (a process of its own, as an oracle
@@ -90,16 +99,21 @@ test(`soak: ${EVENTS} vault events at full rate, ticks at 50 Hz, kill -9 half wa
       await Promise.all(batch);
       if (!killedAt && published >= EVENTS / 2) {
         killedAt = published;
+        serve.expected = true;
         serve.kill9();
         const r0 = Date.now();
         which = "second";
-        serve = await startServe({ url: nats.url, dir, book, market: join(book, "market.json"), extra });
+        serve = watch(await startServe({ url: nats.url, dir, book, market: join(book, "market.json"), extra }));
         restartMs = Date.now() - r0;
       }
     }
     const publishS = (Date.now() - t0) / 1000;
+    assert.deepEqual(crashes, [], "serve crashed during the burst");
     const last = (await (await nc.jetstreamManager()).streams.info("VAULT")).state.last_seq;
-    await waitUntil(async () => (await request(nc, "risk.api.health")).data.vault_seq >= last, 300000, "every event applied");
+    await waitUntil(async () => {
+      assert.deepEqual(crashes, [], "serve crashed while catching up");
+      return (await request(nc, "risk.api.health")).data.vault_seq >= last;
+    }, 300000, "every event applied");
     const totalS = (Date.now() - t0) / 1000;
     oracle.kill("SIGTERM");
     await oracleExit;
@@ -121,6 +135,7 @@ test(`soak: ${EVENTS} vault events at full rate, ticks at 50 Hz, kill -9 half wa
     assert.ok(nonces.length > 0, "intents were signed during the soak");
     assert.equal(new Set(nonces.map(String)).size, nonces.length, "no nonce twice");
 
+    assert.deepEqual(crashes, [], "serve crashed");
     const figures = {
       events: EVENTS, accounts: ACCOUNTS, ticks, tick_rate: Math.round(ticks / totalS), killed_after: killedAt, restart_ms: restartMs,
       publish_s: Number(publishS.toFixed(2)), publish_rate: Math.round(EVENTS / publishS),
@@ -133,6 +148,7 @@ test(`soak: ${EVENTS} vault events at full rate, ticks at 50 Hz, kill -9 half wa
     if (!SANITIZED) assert.ok(Math.max(rss.first, rss.second) < 256, `peak RSS ${JSON.stringify(rss)} MiB`);
   } finally {
     clearInterval(sampler);
+    serve.expected = true;
     await serve.stop().catch(() => {});
     await nc.close();
     nats.stop();

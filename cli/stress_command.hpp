@@ -1,0 +1,9 @@
+// `vaultrisk stress` (SPEC §8).
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace vaultrisk::cli {
+int cmd_stress(const std::vector<std::string>& args);
+}  // namespace vaultrisk::cli

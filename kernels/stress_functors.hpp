@@ -1,0 +1,203 @@
+// SPEC §8 stress, the per-item work written once for every backend: shock each
+// instrument under a batch of scenarios, sum each account's PnL, keep each
+// account's loss tail, total each chunk of accounts per scenario, and turn normals
+// into Monte Carlo scenarios.
+//
+// A batch holds up to `batch` scenarios; every table is row-major with that stride:
+// dv[instrument][b], pnl[account][b], partial totals[chunk][b]. Sums run in a fixed
+// order (positions in book order, accounts in chunks of `chunk`), so results do not
+// depend on the number of threads, the device or how scenarios are split up.
+#pragma once
+
+#include <cstdint>
+
+#include "kernels/book.hpp"
+#include "pricing/config.hpp"
+#include "pricing/scenario_shock.hpp"
+
+namespace vaultrisk::detail {
+
+struct StressView {
+  // Instruments, file order. `t` is today's year fraction (<= 0: expired); `price`
+  // and `vol` today's value per unit and mark vol, from the engine.
+  const std::int32_t* inst_und;
+  const std::uint8_t* inst_kind;
+  const std::uint8_t* inst_call;
+  const double* inst_strike;
+  const double* inst_t;
+  const double* inst_price;
+  const double* inst_vol;
+  const double* net_qty;   // Σ over every position in the instrument
+  const double* und_spot;  // per underlying (the book's order)
+  const double* und_rate;
+  std::int32_t n_und;
+  std::int64_t n_inst;
+  double horizon;  // h, years
+
+  // Positions grouped by account (CSR, book order within an account).
+  const std::int64_t* acct_pos_begin;
+  const std::int32_t* pos_inst;
+  const double* pos_qty;
+  const double* equity;  // today's, per account
+  std::int64_t n_accounts;
+
+  // The batch.
+  std::int32_t batch;  // row stride
+  std::int32_t count;  // scenarios in this batch, <= batch
+  const double* spot_mult;  // [b][u]
+  const double* dvol;       // [b][u]
+  double* dv;               // [instrument][b]: V' - V per unit
+  double* pnl;              // [account][b]
+  double* vault_und;        // [b][u]: the vault's PnL from positions on u
+
+  // Loss tails: the `tail_m` largest losses of each account so far, a min-heap
+  // (its first element is the smallest kept), filled with `inserted` of them.
+  std::int32_t tail_m;
+  std::int64_t inserted;  // scenarios already folded into every tail before this batch
+  std::int64_t first;     // global index of the batch's first scenario
+  double* tail;           // [account][tail_m]
+  double* worst_loss;     // largest loss so far (-inf before any)
+  std::int64_t* worst_index;
+  std::int64_t* insolvent;  // scenarios with equity + pnl < 0
+
+  // Per-scenario totals over chunks of accounts.
+  std::int64_t chunk;
+  double* part_bad_debt;          // [chunk][b]
+  std::int64_t* part_insolvent;   // [chunk][b]
+};
+
+// Shocked value minus today's, per unit, of instrument i under every scenario of the batch.
+struct ShockInstrument {
+  StressView v;
+  VR_HD void operator()(std::int64_t i) const {
+    const std::int32_t u = v.inst_und[i];
+    const double spot = v.und_spot[u];
+    double* row = v.dv + i * v.batch;
+    if (v.inst_kind[i] == static_cast<std::uint8_t>(InstrumentKind::perp)) {
+      for (std::int32_t b = 0; b < v.count; ++b) row[b] = spot * (v.spot_mult[b * v.n_und + u] - 1.0);
+      return;
+    }
+    const bool call = v.inst_call[i] != 0;
+    const double base = v.inst_price[i];
+    for (std::int32_t b = 0; b < v.count; ++b)
+      row[b] = shocked_option_value(call, spot, v.inst_strike[i], v.inst_t[i], v.und_rate[u], v.inst_vol[i],
+                                    v.spot_mult[b * v.n_und + u], v.dvol[b * v.n_und + u], v.horizon) -
+               base;
+  }
+};
+
+// The vault's PnL per underlying, scenario b: Σ_i net_qty_i · dv[i][b] over u's instruments.
+struct VaultByUnderlying {
+  StressView v;
+  VR_HD void operator()(std::int64_t b) const {
+    double* out = v.vault_und + b * v.n_und;
+    for (std::int32_t u = 0; u < v.n_und; ++u) out[u] = 0.0;
+    for (std::int64_t i = 0; i < v.n_inst; ++i) out[v.inst_und[i]] += v.net_qty[i] * v.dv[i * v.batch + b];
+  }
+};
+
+// Inserts x into the min-heap h of size n (< cap) or, when full, replaces the
+// smallest kept value if x is larger.
+VR_HD_INLINE void tail_push(double* h, std::int64_t n, std::int32_t cap, double x) {
+  if (n < cap) {
+    std::int64_t k = n;
+    while (k > 0) {
+      const std::int64_t parent = (k - 1) / 2;
+      if (!(x < h[parent])) break;
+      h[k] = h[parent];
+      k = parent;
+    }
+    h[k] = x;
+    return;
+  }
+  if (!(x > h[0])) return;
+  std::int64_t k = 0;
+  for (;;) {
+    const std::int64_t l = 2 * k + 1, r = l + 1;
+    std::int64_t m = k;
+    double hm = x;
+    if (l < cap && h[l] < hm) m = l, hm = h[l];
+    if (r < cap && h[r] < hm) m = r, hm = h[r];
+    if (m == k) break;
+    h[k] = h[m];
+    k = m;
+  }
+  h[k] = x;
+}
+
+// One account: its PnL under each scenario of the batch (positions outer, scenarios
+// inner, so the inner loop is a contiguous multiply-add), then its tail, worst
+// scenario and insolvency count.
+struct AccountPnl {
+  StressView v;
+  VR_HD void operator()(std::int64_t a) const {
+    double* row = v.pnl + a * v.batch;
+    for (std::int32_t b = 0; b < v.count; ++b) row[b] = 0.0;
+    for (std::int64_t p = v.acct_pos_begin[a]; p < v.acct_pos_begin[a + 1]; ++p) {
+      const double q = v.pos_qty[p];
+      const double* dv = v.dv + static_cast<std::int64_t>(v.pos_inst[p]) * v.batch;
+      for (std::int32_t b = 0; b < v.count; ++b) row[b] += q * dv[b];
+    }
+    double* tail = v.tail + a * v.tail_m;
+    double worst = v.worst_loss[a];
+    std::int64_t worst_at = v.worst_index[a], insolvent = v.insolvent[a];
+    const double equity = v.equity[a];
+    for (std::int32_t b = 0; b < v.count; ++b) {
+      const double loss = -row[b];
+      tail_push(tail, v.inserted + b, v.tail_m, loss);
+      if (loss > worst) {  // strictly: the first scenario wins a tie
+        worst = loss;
+        worst_at = v.first + b;
+      }
+      insolvent += equity + row[b] < 0.0 ? 1 : 0;
+    }
+    v.worst_loss[a] = worst;
+    v.worst_index[a] = worst_at;
+    v.insolvent[a] = insolvent;
+  }
+};
+
+// Bad debt and insolvent accounts of every scenario over one chunk of accounts.
+struct ChunkTotals {
+  StressView v;
+  VR_HD void operator()(std::int64_t c) const {
+    double* bad = v.part_bad_debt + c * v.batch;
+    std::int64_t* ins = v.part_insolvent + c * v.batch;
+    for (std::int32_t b = 0; b < v.count; ++b) bad[b] = 0.0, ins[b] = 0;
+    const std::int64_t a1 = (c + 1) * v.chunk < v.n_accounts ? (c + 1) * v.chunk : v.n_accounts;
+    for (std::int64_t a = c * v.chunk; a < a1; ++a) {
+      const double* row = v.pnl + a * v.batch;
+      const double equity = v.equity[a];
+      for (std::int32_t b = 0; b < v.count; ++b) {
+        const double after = equity + row[b];
+        bad[b] += after < 0.0 ? -after : 0.0;
+        ins[b] += after < 0.0 ? 1 : 0;
+      }
+    }
+  }
+};
+
+// Monte Carlo (SPEC §8): path b of the batch from its 2U normals (ε then η):
+// Z = L·ε, s_u = exp(−σ²h/2 + σ√h Z_u), dv_u = vov_u σ_u √h (ρ Z_u + √(1−ρ²) η_u).
+struct McScenario {
+  const double* normals;   // [b][2U]
+  const double* cholesky;  // U×U, lower, row-major
+  const double* sigma;     // per underlying
+  const double* vol_of_vol;
+  double rho, horizon;
+  std::int32_t n_und;
+  double* spot_mult;  // [b][u]
+  double* dvol;
+  VR_HD void operator()(std::int64_t b) const {
+    const double* eps = normals + b * 2 * n_und;
+    const double* eta = eps + n_und;
+    for (std::int32_t u = 0; u < n_und; ++u) {
+      double z = 0.0;
+      for (std::int32_t k = 0; k <= u; ++k) z += cholesky[u * n_und + k] * eps[k];
+      spot_mult[b * n_und + u] = mc_spot_multiplier(sigma[u], horizon, z);
+      dvol[b * n_und + u] = mc_vol_shift(sigma[u], vol_of_vol[u], horizon, rho, z, eta[u]);
+    }
+  }
+};
+
+}  // namespace vaultrisk::detail

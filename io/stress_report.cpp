@@ -81,7 +81,7 @@ std::string histogram_svg(const std::string& id, const std::vector<double>& valu
     const double y = kTop + ph - ph * k / 4.0;
     s += "<line x1=\"" + fixed(kLeft, 1) + "\" x2=\"" + fixed(kW - kRight, 1) + "\" y1=\"" + fixed(y, 1) + "\" y2=\"" +
          fixed(y, 1) + "\" class=\"grid\"/><text x=\"" + fixed(kLeft - 6, 1) + "\" y=\"" + fixed(y + 4, 1) +
-         "\" class=\"tick\" text-anchor=\"end\">" + std::to_string(top * k / 4) + "</text>\n";
+         "\" class=\"tick\" text-anchor=\"end\">" + compact(static_cast<double>(top) * k / 4.0) + "</text>\n";
   }
   for (int b = 0; b < bins; ++b) {
     const double x0 = kLeft + pw * b / bins, w = pw / bins, h = ph * static_cast<double>(count[b]) / static_cast<double>(top);
@@ -99,8 +99,9 @@ std::string histogram_svg(const std::string& id, const std::vector<double>& valu
     const Marker& m = markers[k];
     s += "<line class=\"marker\" x1=\"" + fixed(X(m.x), 1) + "\" x2=\"" + fixed(X(m.x), 1) + "\" y1=\"" + fixed(kTop, 1) +
          "\" y2=\"" + fixed(kTop + ph, 1) + "\" stroke=\"" + m.color + "\" stroke-width=\"2\" stroke-dasharray=\"5 3\"/>" +
-         "<text x=\"" + fixed(X(m.x) + 4, 1) + "\" y=\"" + fixed(kTop + 12 + 14.0 * static_cast<double>(k), 1) +
-         "\" class=\"label\" fill=\"" + m.color + "\">" + escape(m.label) + "</text>\n";
+         "<text x=\"" + fixed(X(m.x) + (X(m.x) > kLeft + 0.7 * pw ? -4 : 4), 1) + "\" y=\"" +
+         fixed(kTop + 12 + 14.0 * static_cast<double>(k), 1) + "\" class=\"label\" fill=\"" + m.color + "\"" +
+         (X(m.x) > kLeft + 0.7 * pw ? " text-anchor=\"end\"" : "") + ">" + escape(m.label) + "</text>\n";
   }
   s += "<text x=\"" + fixed(kLeft + pw / 2, 1) + "\" y=\"" + fixed(kH - 8, 1) + "\" class=\"axis\" text-anchor=\"middle\">" +
        escape(xlabel) + "</text>\n</svg>\n";

@@ -23,6 +23,7 @@ void curand_check(curandStatus_t s, const char* what) {
 #endif
 
 struct OmpSystem {
+  static constexpr std::int64_t kStressChunk = 256;  // accounts per chunk of stress totals
   template <class T>
   using vector = thrust::omp::vector<T>;
   auto policy() const { return thrust::omp::par; }

@@ -157,9 +157,19 @@ StressResult run_stress(const Book& book, const Market& market, const Methodolog
   std::unique_ptr<detail::StressBackend> backend = gpu ? detail::make_cuda_stress_backend() : detail::make_omp_stress_backend();
   r.device = backend->name();
   const double per_scenario = 8.0 * (static_cast<double>(n_acc) + static_cast<double>(book.instrument_count()) +
-                                     static_cast<double>(n_acc) / 1024.0 * 2 + 4.0 * n_und);
-  const auto batch = static_cast<std::int32_t>(
+                                     static_cast<double>(n_acc) / 8.0 * 2 + 4.0 * n_und);  // chunk partials: 8 accounts a chunk at the least
+  const auto wide = static_cast<std::int32_t>(
       std::clamp<double>(std::floor(kBatchBudget / per_scenario), 1.0, std::min<double>(kMaxBatch, static_cast<double>(n))));
+  // On the CPU every position reads its instrument's scenario row in random order:
+  // a batch whose rows total about 4 MiB keeps them in cache. At 100k accounts
+  // (3,000 instruments) batches of 64/128/256/512/1000 took 1.35/1.09/1.12/1.29/2.26 s
+  // for 1,000 paths; smaller ones pay the per-position loop overhead instead.
+  std::int32_t batch = wide;
+  if (!gpu) {
+    const double fit = std::floor(4.0 * 1024.0 * 1024.0 / (8.0 * std::max<double>(1.0, static_cast<double>(book.instrument_count()))));
+    batch = static_cast<std::int32_t>(std::max(64.0, std::min(static_cast<double>(wide), fit)));
+    batch = static_cast<std::int32_t>(std::min<std::int64_t>(batch, n));
+  }
   backend->load(layout, batch, r.tail);
 
   detail::McModel model;

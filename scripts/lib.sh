@@ -10,6 +10,7 @@ VR_APT_PACKAGES=(
   nats-server libnats-dev prometheus-cpp-dev
   python3 python3-numpy python3-scipy python3-pandas
   clang libclang-rt-14-dev libomp-dev
+  chromium
 )
 
 log() { printf '\033[1m[%s]\033[0m %s\n' "$(basename "$0")" "$*" >&2; }

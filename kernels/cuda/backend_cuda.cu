@@ -23,6 +23,7 @@ namespace vaultrisk::detail {
 namespace {
 
 struct CudaSystem {
+  static constexpr std::int64_t kStressChunk = 8;  // accounts per chunk of stress totals
   template <class T>
   using vector = thrust::cuda::vector<T>;
 

@@ -17,8 +17,9 @@
 
 namespace vaultrisk::detail {
 
-// Accounts per chunk of the per-scenario totals: fixed, so sums do not depend on threads.
-inline constexpr std::int64_t kStressChunk = 1024;
+// Accounts per chunk of the per-scenario totals: fixed per system (so sums do not
+// depend on threads), larger on the CPU (few threads, rows hot in cache) than on the
+// GPU (one chunk per thread, thousands of threads).
 
 template <class System>
 class ThrustStress final : public StressBackend {
@@ -56,7 +57,7 @@ class ThrustStress final : public StressBackend {
     dv_.resize(b * n_inst_);
     pnl_.resize(b * n_acc_);
     vault_und_.resize(b * n_und_);
-    n_chunks_ = (n_acc_ + kStressChunk - 1) / kStressChunk;
+    n_chunks_ = (n_acc_ + System::kStressChunk - 1) / System::kStressChunk;
     part_bad_.resize(b * n_chunks_);
     part_ins_.resize(b * n_chunks_);
     tail_.resize(static_cast<std::size_t>(tail_m) * n_acc_);
@@ -94,8 +95,7 @@ class ThrustStress final : public StressBackend {
     v.inserted = inserted;
     for_n(n_inst_, ShockInstrument{v});
     for_n(count_, VaultByUnderlying{v});
-    for_n(n_acc_, AccountPnl{v});
-    for_n(n_chunks_, ChunkTotals{v});
+    for_n(n_chunks_, AccountChunk{v});
   }
 
   void download(BatchTotals& o, bool with_pnl) override {
@@ -187,7 +187,7 @@ class ThrustStress final : public StressBackend {
     v.worst_loss = raw(worst_loss_);
     v.worst_index = raw(worst_index_);
     v.insolvent = raw(insolvent_);
-    v.chunk = kStressChunk;
+    v.chunk = System::kStressChunk;
     v.part_bad_debt = raw(part_bad_);
     v.part_insolvent = raw(part_ins_);
     return v;

@@ -216,7 +216,7 @@ std::string stress_report_html(const Book& book, const StressSpec& spec, const S
                      {{-r.vault_var, "VaR " + compact(r.vault_var), "#e53935"}, {-r.vault_es, "ES " + compact(r.vault_es), "#8e24aa"}},
                      "#1e88e5");
   h += "<h2>Bad debt distribution</h2>\n<p class=\"meta\">Σ over accounts of max(0, −equity after) per scenario; " +
-       compact(static_cast<double>(std::count_if(r.bad_debt.begin(), r.bad_debt.end(), [](double x) { return x > 0; }))) +
+       std::to_string(std::count_if(r.bad_debt.begin(), r.bad_debt.end(), [](double x) { return x > 0; })) +
        " of " + std::to_string(r.scenarios) + " scenarios leave some.</p>\n";
   h += histogram_svg("bad-debt-histogram", r.bad_debt, 40, "bad debt per scenario (USD)",
                      {{r.bad_debt_var, "VaR " + compact(r.bad_debt_var), "#e53935"}, {r.bad_debt_es, "ES " + compact(r.bad_debt_es), "#8e24aa"}},

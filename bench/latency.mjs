@@ -3,6 +3,11 @@
 // request-reply round trip on the same machine as the floor.
 //
 //   node bench/latency.mjs --vaultrisk build/cpu/cli/vaultrisk [--accounts 100000] [--samples 500] [--device cpu]
+//                          [--stress-paths 10000]
+//
+// With --stress-paths, the same samples are taken again while a risk.api.stress
+// Monte Carlo job of that many paths runs in the service (issue #8: a stress job
+// must not delay ticks).
 //
 // A probe account sits one 0.1% BTC move from a status change (one long perp at
 // entry S0 with cash 0.22*S0 - 10: margin_call at S0, healthy at S0 + 100), so
@@ -21,6 +26,7 @@ const VR = arg("vaultrisk", "build/cpu/cli/vaultrisk");
 const ACCOUNTS = Number(arg("accounts", "100000"));
 const SAMPLES = Number(arg("samples", "500"));
 const DEVICE = arg("device", "cpu");
+const STRESS_PATHS = Number(arg("stress-paths", "0"));
 const PROBE = 999999999;
 const oracle = new Wallet("0x4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318");
 const dir = mkdtempSync(join(tmpdir(), "vr-lat-"));
@@ -67,14 +73,35 @@ try {
   // Tick -> probe alert.
   const alerts = nc.subscribe(`risk.alert.*.${PROBE}`);
   const it = alerts[Symbol.asyncIterator]();
-  const lat = [];
-  for (let i = 0; i < SAMPLES + 20; i++) {
-    const t = await tick(i % 2 ? S0 : S1);  // the probe starts in margin_call at S0; signing is not timed
-    const s = process.hrtime.bigint();
-    nc.publish("oracle.tick.BTC", t.body, { headers: t.h });
-    const r = await Promise.race([it.next(), new Promise((_, no) => setTimeout(() => no(new Error("no alert in 10 s")), 10000))]);
-    if (i >= 20) lat.push(Number(process.hrtime.bigint() - s) / 1e6);  // 20 warm-up samples
-    void r;
+  let flip = 0;
+  const sample = async (n, warm) => {
+    const out = [];
+    for (let i = 0; i < n + warm; i++) {
+      const t = await tick(flip++ % 2 ? S0 : S1);  // the probe starts in margin_call at S0; signing is not timed
+      const s = process.hrtime.bigint();
+      nc.publish("oracle.tick.BTC", t.body, { headers: t.h });
+      await Promise.race([it.next(), new Promise((_, no) => setTimeout(() => no(new Error("no alert in 10 s")), 10000))]);
+      if (i >= warm) out.push(Number(process.hrtime.bigint() - s) / 1e6);
+    }
+    return out;
+  };
+  const lat = await sample(SAMPLES, 20);
+
+  // The same while a stress job runs in the service.
+  let during = null;
+  if (STRESS_PATHS > 0) {
+    let ended = null;
+    const started = Date.now();
+    const job = nc.request("risk.api.stress", new TextEncoder().encode(JSON.stringify({ monte_carlo: STRESS_PATHS, horizon_days: 1, seed: 1 })),
+      { timeout: 3600000 }).then(() => { ended = Date.now(); });
+    const prog = nc.subscribe("risk.stress.progress.>", { max: 1 });
+    for await (const _ of prog) break;  // the job has started
+    const xs = await sample(SAMPLES, 0);
+    const running = ended === null;
+    await job;
+    during = { paths: STRESS_PATHS, samples: xs.length, job_still_running_after_samples: running,
+      job_seconds: (ended - started) / 1000,
+      tick_to_alert_ms: { p50: pct(xs, 0.5), p99: pct(xs, 0.99), p999: pct(xs, 0.999), max: Math.max(...xs) } };
   }
 
   // Sustained: ticks back to back; the service coalesces (latest per underlying wins),
@@ -96,6 +123,7 @@ try {
     tick_to_alert_ms: { p50: pct(lat, 0.5), p99: pct(lat, 0.99), p999: pct(lat, 0.999), max: Math.max(...lat) },
     nats_rtt_ms: { p50: pct(rtt, 0.5), p99: pct(rtt, 0.99), p999: pct(rtt, 0.999) },
     burst: { ticks: BURST, seconds: burstS, ticks_per_s: BURST / burstS },
+    during_stress: during,
   };
   console.log(JSON.stringify(result, null, 1));
   await nc.close();

@@ -35,6 +35,7 @@ Commands:
   price           price every instrument with Greeks
   revalue         revalue every account: equity, margin, status
   stress          stress, VaR and ES: named, historical or Monte Carlo scenarios, full revaluation
+  stress-worker   serve `stress --workers`: revalue groups of accounts from a NATS work queue
   default-config  print the default margin methodology as a config file
   serve           the live service: NATS ticks and vault events in; alerts, intents, API out
   oracle-sim      publish simulated signed oracle ticks (GBM with an optional crash)
@@ -233,6 +234,7 @@ int run(int argc, char** argv) {
     if (cmd == "price") return cmd_price(args);
     if (cmd == "revalue") return cmd_revalue(args);
     if (cmd == "stress") return cmd_stress(args);
+    if (cmd == "stress-worker") return cmd_stress_worker(args);
     if (cmd == "default-config") return cmd_default_config(args);
     if (cmd == "serve") return cmd_serve(args);
     if (cmd == "oracle-sim") return cmd_oracle_sim(args);

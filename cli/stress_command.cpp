@@ -4,7 +4,9 @@
 
 #include <unistd.h>
 
+#include <atomic>
 #include <cmath>
+#include <csignal>
 #include <cstdio>
 #include <filesystem>
 
@@ -16,6 +18,7 @@
 #include "io/stress_report.hpp"
 #include "kernels/stress.hpp"
 #include "kernels/stress_backend.hpp"
+#include "service/stress_work.hpp"
 
 namespace vaultrisk::cli {
 namespace {
@@ -44,8 +47,10 @@ Options:
   --confidence A    VaR/ES confidence in (0, 1) (default 0.99)
   --config FILE     margin methodology for named scenarios (default: SPEC §4)
   --device D        auto (GPU when present, default), cpu or gpu
-  --workers URL     distribute over `vaultrisk stress-worker` processes on NATS
-                    (not available yet in this build: see docs/stress.md)
+  --workers URL     split the accounts into groups on the JetStream work queue
+                    STRESS of this NATS server and merge what `vaultrisk
+                    stress-worker` processes return (the same bits as one process)
+  --timeout S       with --workers: give up after S seconds (default 3600)
   --quiet           no log lines or progress, errors only
 
 Example:
@@ -104,13 +109,11 @@ int cmd_stress(const std::vector<std::string>& argv) {
   if (wants_help(argv)) return std::fputs(kStressHelp, stdout), 0;
   Args args(argv,
             {"book", "market", "out", "scenarios", "history", "horizon-days", "monte-carlo", "seed", "model",
-             "confidence", "config", "device", "workers"},
+             "confidence", "config", "device", "workers", "timeout"},
             {"filtered", "quiet"});
   Log log{args.flag("quiet")};
   const int sources = (args.get("scenarios") ? 1 : 0) + (args.get("history") ? 1 : 0) + (args.get("monte-carlo") ? 1 : 0);
   if (sources != 1) throw usage_error("give exactly one of --scenarios, --history or --monte-carlo");
-  if (args.get("workers"))
-    throw unavailable_error("--workers: distributed stress over NATS is not built yet; run without it (docs/stress.md)");
   if (args.flag("filtered") && !args.get("history")) throw usage_error("--filtered goes with --history");
   const Device device = device_arg(args);
   const std::filesystem::path out = args.require("out");
@@ -185,8 +188,13 @@ int cmd_stress(const std::vector<std::string>& argv) {
       static_cast<long long>(spec.scenario_count()), unds.size(), spec.horizon_days, spec.confidence);
 
   Progress progress(log);
-  const StressResult r = run_stress(in.book, in.market, methodology, spec, device,
-                                    [&](std::int64_t done, std::int64_t total) { progress(done, total); });
+  const auto on_progress = [&](std::int64_t done, std::int64_t total) { progress(done, total); };
+  const StressResult r =
+      args.get("workers")
+          ? service::run_stress_on_workers(*args.get("workers"), in.book, in.market, methodology, spec, on_progress,
+                                           [&](const std::string& line) { log("%s", line.c_str()); },
+                                           static_cast<int>(args.uint("timeout", 3600)))
+          : run_stress(in.book, in.market, methodology, spec, device, on_progress);
   log("device: %s; %lld scenarios × %zu accounts in %.2f s (%.3g position revaluations/s)", r.device.c_str(),
       static_cast<long long>(r.scenarios), r.equity.size(), r.seconds,
       static_cast<double>(r.scenarios) * static_cast<double>(in.book.position_count()) / std::max(r.seconds, 1e-9));
@@ -195,6 +203,45 @@ int cmd_stress(const std::vector<std::string>& argv) {
   std::printf("vault VaR %g%% %.2f, ES %.2f; bad debt mean %.2f, ES %.2f over %lld scenarios\n", spec.confidence * 100,
               r.vault_var, r.vault_es, r.bad_debt_mean, r.bad_debt_es, static_cast<long long>(r.scenarios));
   return 0;
+}
+
+}  // namespace vaultrisk::cli
+
+namespace vaultrisk::cli {
+namespace {
+
+constexpr const char* kWorkerHelp = R"(Usage: vaultrisk stress-worker --nats URL [options]
+
+Serves `vaultrisk stress --workers URL`: pulls groups of accounts from the JetStream
+work queue STRESS, revalues them under the job's scenarios, publishes the result
+to STRESS_RESULTS and only then acks. A worker killed mid-group loses nothing: the
+group goes to another worker after the ack wait. Inputs come over NATS too.
+Prints "ready" once subscribed; SIGINT/SIGTERM stop it after the current group.
+
+Options:
+  --nats URL        NATS server with JetStream (default nats://127.0.0.1:4222)
+  --device D        auto (GPU when present, default), cpu or gpu
+  --ack-wait S      seconds without progress before a group is redelivered (default 30)
+  --quiet           no log lines
+)";
+
+std::atomic<bool> g_worker_stop{false};
+void on_worker_signal(int) { g_worker_stop = true; }
+
+}  // namespace
+
+int cmd_stress_worker(const std::vector<std::string>& argv) {
+  if (wants_help(argv)) return std::fputs(kWorkerHelp, stdout), 0;
+  Args args(argv, {"nats", "device", "ack-wait"}, {"quiet"});
+  Log log{args.flag("quiet")};
+  service::WorkerOptions options;
+  options.device = device_arg(args);
+  options.ack_wait_s = static_cast<int>(args.uint("ack-wait", 30));
+  if (options.ack_wait_s < 1) throw usage_error("--ack-wait must be at least 1 second");
+  std::signal(SIGINT, on_worker_signal);
+  std::signal(SIGTERM, on_worker_signal);
+  return service::run_stress_worker(args.get_or("nats", "nats://127.0.0.1:4222"), options,
+                                    [&](const std::string& line) { log("%s", line.c_str()); }, g_worker_stop);
 }
 
 }  // namespace vaultrisk::cli

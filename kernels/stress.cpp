@@ -41,10 +41,13 @@ Largest largest(const std::vector<double>& x, std::int32_t m) {
   return out;
 }
 
-detail::StressLayout make_layout(const Book& book, const Market& market, const Engine& engine, double horizon_days) {
+// Accounts [a0, a1) (positions grouped by account, file order within each); the
+// vault's net positions always over the whole book.
+detail::StressLayout make_layout(const Book& book, const Market& market, const Engine& engine, double horizon_days,
+                                 std::int64_t a0, std::int64_t a1) {
   detail::StressLayout l;
   const InstrumentTable inst = engine.instruments();
-  const std::size_t n_inst = book.instrument_count(), n_acc = book.account_count();
+  const std::size_t n_inst = book.instrument_count(), n_acc = static_cast<std::size_t>(a1 - a0);
   for (const std::string& u : book.underlyings) {
     const UnderlyingMarket& m = market.underlyings.at(u);
     l.und_spot.push_back(m.spot);
@@ -65,18 +68,22 @@ detail::StressLayout make_layout(const Book& book, const Market& market, const E
   }
   // Positions grouped by account, file order within each (a stable counting sort).
   l.acct_pos_begin.assign(n_acc + 1, 0);
-  for (std::int32_t a : book.pos_account) ++l.acct_pos_begin[a + 1];
+  const auto in_range = [&](std::int32_t a) { return a >= a0 && a < a1; };
+  for (std::int32_t a : book.pos_account)
+    if (in_range(a)) ++l.acct_pos_begin[a - a0 + 1];
   for (std::size_t a = 0; a < n_acc; ++a) l.acct_pos_begin[a + 1] += l.acct_pos_begin[a];
   std::vector<std::int64_t> fill(l.acct_pos_begin.begin(), l.acct_pos_begin.end() - 1);
-  l.pos_inst.resize(book.position_count());
-  l.pos_qty.resize(book.position_count());
+  l.pos_inst.resize(static_cast<std::size_t>(l.acct_pos_begin.back()));
+  l.pos_qty.resize(l.pos_inst.size());
   for (std::size_t p = 0; p < book.position_count(); ++p) {
-    const std::int64_t k = fill[book.pos_account[p]]++;
+    l.net_qty[book.pos_instrument[p]] += book.pos_quantity[p];
+    if (!in_range(book.pos_account[p])) continue;
+    const std::int64_t k = fill[book.pos_account[p] - a0]++;
     l.pos_inst[k] = book.pos_instrument[p];
     l.pos_qty[k] = book.pos_quantity[p];
-    l.net_qty[book.pos_instrument[p]] += book.pos_quantity[p];
   }
-  l.equity = engine.accounts().equity;
+  const std::vector<double> equity = engine.accounts().equity;
+  l.equity.assign(equity.begin() + a0, equity.begin() + a1);
   l.horizon = horizon_days / 365.0;
   return l;
 }
@@ -134,14 +141,16 @@ std::vector<double> cholesky(const std::vector<double>& c, std::int32_t n) {
   return l;
 }
 
-StressResult run_stress(const Book& book, const Market& market, const Methodology& methodology,
-                        const StressSpec& spec, Device device, const StressProgress& progress) {
+StressResult run_stress_accounts(const Book& book, const Market& market, const Methodology& methodology,
+                                 const StressSpec& spec, Device device, std::int64_t a0, std::int64_t a1,
+                                 const StressProgress& progress) {
   const auto t0 = std::chrono::steady_clock::now();
   const std::int64_t n = spec.scenario_count();
   if (n <= 0) throw input_error("no scenarios to run");
   if (!(spec.confidence > 0.0 && spec.confidence < 1.0)) throw input_error("--confidence must be in (0, 1)");
+  VR_EXPECTS(0 <= a0 && a0 <= a1 && a1 <= static_cast<std::int64_t>(book.account_count()), "an account range of the book");
   const auto n_und = static_cast<std::int32_t>(book.underlyings.size());
-  const std::size_t n_acc = book.account_count();
+  const auto n_acc = static_cast<std::size_t>(a1 - a0);
 
   Engine engine(book, methodology, device);
   engine.revalue(market);
@@ -149,15 +158,18 @@ StressResult run_stress(const Book& book, const Market& market, const Methodolog
   r.underlyings = book.underlyings;
   r.scenarios = n;
   r.tail = tail_count(spec.confidence, n);
-  r.status = engine.statuses();
-  const detail::StressLayout layout = make_layout(book, market, engine, spec.horizon_days);
+  const std::vector<std::uint8_t> all_status = engine.statuses();
+  r.status.assign(all_status.begin() + a0, all_status.begin() + a1);
+  r.account_begin = a0;
+  const detail::StressLayout layout = make_layout(book, market, engine, spec.horizon_days, a0, a1);
   r.equity = layout.equity;
 
   const bool gpu = engine.on_gpu();
   std::unique_ptr<detail::StressBackend> backend = gpu ? detail::make_cuda_stress_backend() : detail::make_omp_stress_backend();
   r.device = backend->name();
   const double per_scenario = 8.0 * (static_cast<double>(n_acc) + static_cast<double>(book.instrument_count()) +
-                                     static_cast<double>(n_acc) / 8.0 * 2 + 4.0 * n_und);  // chunk partials: 8 accounts a chunk at the least
+                                     static_cast<double>(n_acc) / 8.0 * 2 + 4.0 * n_und);
+  (void)t0;  // chunk partials: 8 accounts a chunk at the least
   const auto wide = static_cast<std::int32_t>(
       std::clamp<double>(std::floor(kBatchBudget / per_scenario), 1.0, std::min<double>(kMaxBatch, static_cast<double>(n))));
   // On the CPU every position reads its instrument's scenario row in random order:
@@ -246,6 +258,32 @@ StressResult run_stress(const Book& book, const Market& market, const Methodolog
     r.worst_pnl[a] = -worst;
   }
 
+  // Named scenarios: the §4 margin at each shocked market, each option's vol fixed at σ'.
+  if (named) {
+    r.named_status.resize(static_cast<std::size_t>(n) * n_acc);
+    r.liquidatable.assign(n, 0);
+    std::vector<double> vols(book.instrument_count(), 0.0);
+    for (std::int64_t i = 0; i < n; ++i) {
+      for (std::size_t k = 0; k < book.instrument_count(); ++k) {
+        const double d = spec.table.dvol[static_cast<std::size_t>(i) * n_und + book.underlying[k]];
+        vols[k] = std::max(0.0, layout.inst_vol[k] + d);
+      }
+      engine.revalue(shocked_market(book, market, spec.table, i, spec.horizon_days), vols);
+      const std::vector<std::uint8_t> st = engine.statuses();
+      for (std::size_t a = 0; a < n_acc; ++a) {
+        r.named_status[a * n + i] = st[a0 + a];
+        r.liquidatable[i] += st[a0 + a] == static_cast<std::uint8_t>(AccountStatus::liquidatable) ? 1 : 0;
+      }
+    }
+  }
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return r;
+}
+
+void finish_stress(StressResult& r) {
+  const std::int64_t n = r.scenarios;
+  const std::int32_t m = r.tail;
+  const auto n_und = static_cast<std::int32_t>(r.underlyings.size());
   // The vault: VaR/ES of its loss, bad debt, and each underlying's share of the ES.
   std::vector<double> loss(static_cast<std::size_t>(n));
   for (std::int64_t i = 0; i < n; ++i) loss[i] = -r.vault_pnl[i];
@@ -266,24 +304,58 @@ StressResult run_stress(const Book& book, const Market& market, const Methodolog
   for (double x : r.bad_debt) bad_sum += x;
   r.bad_debt_mean = bad_sum / static_cast<double>(n);
 
-  // Named scenarios: the §4 margin at each shocked market, each option's vol fixed at σ'.
-  if (named) {
-    r.named_status.resize(static_cast<std::size_t>(n) * n_acc);
-    r.liquidatable.assign(n, 0);
-    std::vector<double> vols(book.instrument_count(), 0.0);
-    for (std::int64_t i = 0; i < n; ++i) {
-      for (std::size_t k = 0; k < book.instrument_count(); ++k) {
-        const double d = spec.table.dvol[static_cast<std::size_t>(i) * n_und + book.underlying[k]];
-        vols[k] = std::max(0.0, layout.inst_vol[k] + d);
-      }
-      engine.revalue(shocked_market(book, market, spec.table, i, spec.horizon_days), vols);
-      const std::vector<std::uint8_t> st = engine.statuses();
-      for (std::size_t a = 0; a < n_acc; ++a) {
-        r.named_status[a * n + i] = st[a];
-        r.liquidatable[i] += st[a] == static_cast<std::uint8_t>(AccountStatus::liquidatable) ? 1 : 0;
-      }
+}
+
+StressResult merge_stress(std::vector<StressResult> parts) {
+  VR_EXPECTS(!parts.empty(), "parts to merge");
+  std::sort(parts.begin(), parts.end(), [](const StressResult& x, const StressResult& y) { return x.account_begin < y.account_begin; });
+  StressResult r = std::move(parts.front());
+  const auto n = static_cast<std::size_t>(r.scenarios);
+  // Per scenario: the groups' sums added in account order, from zero, as one process adds them.
+  std::vector<double> bad(n, 0.0);
+  for (std::size_t i = 0; i < n; ++i) bad[i] += r.bad_debt[i];
+  r.bad_debt = std::move(bad);
+  const bool named = !r.named_status.empty();
+  std::vector<double> named_pnl;
+  std::vector<std::uint8_t> named_status;
+  const auto take_named = [&](const StressResult& p) {
+    named_pnl.insert(named_pnl.end(), p.named_pnl.begin(), p.named_pnl.end());
+    named_status.insert(named_status.end(), p.named_status.begin(), p.named_status.end());
+  };
+  if (named) take_named(r);
+  double seconds = r.seconds;
+  for (std::size_t k = 1; k < parts.size(); ++k) {
+    const StressResult& p = parts[k];
+    VR_EXPECTS(p.account_begin == r.account_begin + static_cast<std::int64_t>(r.equity.size()), "contiguous account ranges");
+    VR_EXPECTS(static_cast<std::size_t>(p.scenarios) == n, "parts of one run");
+    for (std::size_t i = 0; i < n; ++i) {
+      r.bad_debt[i] += p.bad_debt[i];
+      r.insolvent[i] += p.insolvent[i];
+      if (named) r.liquidatable[i] += p.liquidatable[i];
     }
+    const auto append = [](auto& into, const auto& from) { into.insert(into.end(), from.begin(), from.end()); };
+    append(r.equity, p.equity);
+    append(r.var, p.var);
+    append(r.es, p.es);
+    append(r.worst_pnl, p.worst_pnl);
+    append(r.worst_scenario, p.worst_scenario);
+    append(r.insolvent_scenarios, p.insolvent_scenarios);
+    append(r.status, p.status);
+    if (named) take_named(p);
+    seconds += p.seconds;
   }
+  if (named) r.named_pnl = std::move(named_pnl), r.named_status = std::move(named_status);
+  r.seconds = seconds;
+  finish_stress(r);
+  return r;
+}
+
+StressResult run_stress(const Book& book, const Market& market, const Methodology& methodology, const StressSpec& spec,
+                        Device device, const StressProgress& progress) {
+  const auto t0 = std::chrono::steady_clock::now();
+  StressResult r = run_stress_accounts(book, market, methodology, spec, device, 0,
+                                       static_cast<std::int64_t>(book.account_count()), progress);
+  finish_stress(r);
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return r;
 }

@@ -46,6 +46,7 @@ struct StressSpec {
 
 struct StressResult {
   std::vector<std::string> underlyings;
+  std::int64_t account_begin = 0;  // the first account (file order) of the per-account columns
   std::int64_t scenarios = 0;
   std::int32_t tail = 0;  // m: scenarios in each tail
   // Per scenario.
@@ -86,5 +87,18 @@ using StressProgress = std::function<void(std::int64_t done, std::int64_t total)
 // each shocked market (statuses and liquidatable counts).
 StressResult run_stress(const Book& book, const Market& market, const Methodology& methodology,
                         const StressSpec& spec, Device device, const StressProgress& progress = {});
+
+// One group's share of a run (stress --workers): the per-account columns of accounts
+// [begin, end) and their per-scenario sums (bad debt, insolvent, liquidatable); the
+// vault's per-underlying PnL, over the whole book, as every part computes it. No
+// vault-level measures: merge_stress adds them.
+StressResult run_stress_accounts(const Book& book, const Market& market, const Methodology& methodology,
+                                 const StressSpec& spec, Device device, std::int64_t begin, std::int64_t end,
+                                 const StressProgress& progress = {});
+// The parts of one run, in any order, covering the book's accounts in ranges that
+// start at multiples of detail::kStressGroupAccounts: the same bits as run_stress.
+StressResult merge_stress(std::vector<StressResult> parts);
+// VaR, ES, bad-debt measures and contributions from a result's per-scenario columns.
+void finish_stress(StressResult& r);
 
 }  // namespace vaultrisk

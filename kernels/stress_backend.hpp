@@ -10,6 +10,11 @@
 
 namespace vaultrisk::detail {
 
+// Accounts per group: the unit of work of a distributed run (stress --workers) and
+// the first level of every per-scenario sum, so a group run alone sums to the same
+// bits as its share of a whole run. A multiple of every backend's chunk.
+inline constexpr std::int64_t kStressGroupAccounts = 4096;
+
 // What the stress kernels read, in the book's file order (instruments, accounts,
 // positions grouped by account).
 struct StressLayout {

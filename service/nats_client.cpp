@@ -124,6 +124,11 @@ void NatsClient::on_reconnected(natsConnection*, void* closure) {
 void NatsClient::flush() { nats_check(natsConnection_Flush(nc_), "flush"); }
 
 void NatsClient::ensure_stream(const std::string& name, const std::vector<std::string>& subjects) {
+  ensure_stream(name, subjects, StreamOptions{});
+}
+
+void NatsClient::ensure_stream(const std::string& name, const std::vector<std::string>& subjects,
+                               const StreamOptions& options) {
   jsStreamInfo* si = nullptr;
   jsErrCode jerr = static_cast<jsErrCode>(0);
   if (js_GetStreamInfo(&si, js_, name.c_str(), nullptr, &jerr) == NATS_OK) {
@@ -138,6 +143,8 @@ void NatsClient::ensure_stream(const std::string& name, const std::vector<std::s
   cfg.Subjects = subj.data();
   cfg.SubjectsLen = static_cast<int>(subj.size());
   cfg.Storage = js_FileStorage;
+  if (options.work_queue) cfg.Retention = js_WorkQueuePolicy;
+  if (options.max_age_s > 0) cfg.MaxAge = options.max_age_s * 1000LL * 1000 * 1000;  // ns
   nats_check(js_AddStream(&si, js_, &cfg, nullptr, &jerr), "create stream " + name);
   jsStreamInfo_Destroy(si);
 }
@@ -214,6 +221,35 @@ void NatsClient::pull_subscribe(const std::string& stream, const std::string& su
   jsErrCode jerr = static_cast<jsErrCode>(0);
   nats_check(js_AddConsumer(&ci, js_, stream.c_str(), &cc, nullptr, &jerr), "durable consumer " + durable + " on " + subject);
   jsConsumerInfo_Destroy(ci);
+  bind_pull(stream, durable);
+}
+
+void NatsClient::pull_subscribe_shared(const std::string& stream, const std::string& subject, const std::string& durable,
+                                       int ack_wait_s) {
+  jsConsumerInfo* ci = nullptr;
+  jsErrCode jerr = static_cast<jsErrCode>(0);
+  if (js_GetConsumerInfo(&ci, js_, stream.c_str(), durable.c_str(), nullptr, &jerr) != NATS_OK) {
+    jsConsumerConfig cc;
+    jsConsumerConfig_Init(&cc);
+    cc.Durable = durable.c_str();
+    cc.AckPolicy = js_AckExplicit;
+    cc.DeliverPolicy = js_DeliverAll;
+    cc.FilterSubject = subject.c_str();
+    cc.AckWait = static_cast<int64_t>(ack_wait_s) * 1000 * 1000 * 1000;  // ns
+    ci = nullptr;
+    jerr = static_cast<jsErrCode>(0);
+    // Two workers starting at once: the second add may fail as "already exists"; bind then.
+    if (js_AddConsumer(&ci, js_, stream.c_str(), &cc, nullptr, &jerr) != NATS_OK) {
+      ci = nullptr;
+      nats_check(js_GetConsumerInfo(&ci, js_, stream.c_str(), durable.c_str(), nullptr, &jerr),
+                 "shared consumer " + durable + " on " + stream);
+    }
+  }
+  jsConsumerInfo_Destroy(ci);
+  bind_pull(stream, durable);
+}
+
+void NatsClient::bind_pull(const std::string& stream, const std::string& durable) {
   char* inbox = nullptr;
   nats_check(natsInbox_Create(&inbox), "inbox");
   const std::string reply = inbox;
@@ -282,6 +318,11 @@ void NatsClient::ack(const JsMessage& m) {
   const char* reply = natsMsg_GetReply(m.msg);
   if (reply) nats_check(natsConnection_PublishString(nc_, reply, "+ACK"), "ack");
 }
+void NatsClient::in_progress(const JsMessage& m) {
+  const char* reply = natsMsg_GetReply(m.msg);
+  if (reply && *reply) nats_check(natsConnection_PublishString(nc_, reply, "+WPI"), "in-progress ack");
+}
+
 void NatsClient::term(const JsMessage& m) {
   const char* reply = natsMsg_GetReply(m.msg);
   if (reply) nats_check(natsConnection_PublishString(nc_, reply, "+TERM"), "term");

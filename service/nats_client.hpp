@@ -78,6 +78,13 @@ class NatsClient {
 
   // JetStream: creates the stream if it does not exist (file storage).
   void ensure_stream(const std::string& name, const std::vector<std::string>& subjects);
+  // The same with retention: a work queue (each message removed once acked) or
+  // limits, and a maximum age in seconds (0: none).
+  struct StreamOptions {
+    bool work_queue = false;
+    std::int64_t max_age_s = 0;
+  };
+  void ensure_stream(const std::string& name, const std::vector<std::string>& subjects, const StreamOptions& options);
   // Publishes with Nats-Msg-Id (JetStream de-duplicates) without waiting for the ack;
   // js_wait() waits for every outstanding one.
   // A failure is logged by the error handler and counted in js_failures().
@@ -101,12 +108,19 @@ class NatsClient {
   // fixed in 3.9.0), which aborted the service under a burst of vault events.
   void pull_subscribe(const std::string& stream, const std::string& subject, const std::string& durable,
                       std::uint64_t start_seq);
+  // A durable pull consumer shared by several processes (a work queue): bound if it
+  // exists, created (delivering everything) if not, never replaced. A message not
+  // acked within `ack_wait_s` (or kept alive with in_progress) is redelivered.
+  void pull_subscribe_shared(const std::string& stream, const std::string& subject, const std::string& durable,
+                             int ack_wait_s);
   // The messages that have arrived, at once; only when none has, waits up to timeout_ms
   // for the first. At most `batch` are asked for per pull request. The caller acks or
   // terms each and then frees them.
   std::vector<JsMessage> fetch(int batch, int timeout_ms);
   void ack(const JsMessage& m);
   void term(const JsMessage& m);
+  // Resets the message's ack timer (+WPI): work on it is still going on.
+  void in_progress(const JsMessage& m);
   static void free(std::vector<JsMessage>& msgs);
   // Messages dropped for a subscription over its pending limits (a slow consumer).
   std::uint64_t dropped() const { return dropped_; }
@@ -118,6 +132,7 @@ class NatsClient {
   static void on_disconnected(natsConnection*, void* closure);
   static void on_reconnected(natsConnection*, void* closure);
   void send_pull_request(int batch);
+  void bind_pull(const std::string& stream, const std::string& durable);
   std::atomic<std::uint64_t> js_failures_{0}, dropped_{0};
   // The pull consumer: where requests go, and the one request in flight.
   std::string next_subject_, pull_reply_;

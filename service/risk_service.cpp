@@ -37,6 +37,7 @@
 #include "service/epochs.hpp"
 #include "service/metrics.hpp"
 #include "service/nats_client.hpp"
+#include "service/stress_jobs.hpp"
 #include "service/state_store.hpp"
 
 namespace vaultrisk::service {
@@ -122,6 +123,7 @@ class Service {
   std::unique_ptr<feeds::TickValidator> validator_;
   std::unique_ptr<chain::Signer> signer_;
   std::unique_ptr<EpochAnchorer> anchorer_;
+  std::unique_ptr<StressJobs> stress_jobs_;
   chain::Eip712Domain domain_;
   std::string service_id_;
   std::string started_;
@@ -745,6 +747,26 @@ void Service::serve_api(const ApiRequest& r) {
     }
     reply(dump(json({{"error", msg}})), {{"Nats-Service-Error", msg}, {"Nats-Service-Error-Code", std::to_string(code)}});
   };
+  if (r.endpoint == "stress") {
+    // A copy of the book and market taken here, on the engine thread; the job runs
+    // on its own thread (service/stress_jobs.cpp) and replies when it ends.
+    if (stress_jobs_->busy()) return fail(503, "a stress job is running; try again when it ends");
+    if (!engine_) return fail(503, "not ready: no valuation yet");
+    Market m;
+    for (const auto& [u, um] : market_) m.underlyings[u] = um;
+    StressSpec spec;
+    try {
+      spec = parse_stress_request(r.body, vault_.book(), m);
+    } catch (const input_error& e) {
+      return fail(400, e.what());
+    } catch (const unavailable_error& e) {
+      return fail(501, e.what());
+    }
+    const long long scenarios = static_cast<long long>(spec.scenario_count());
+    const std::string job = stress_jobs_->start(vault_.book(), std::move(m), methodology_, std::move(spec), r.reply);
+    log("stress job %s started: %lld scenarios, on its own thread at low priority", job.c_str(), scenarios);
+    return;
+  }
   if (r.endpoint == "health") {
     json ticks = json::object();
     for (const auto& [u, t] : last_tick_) ticks[u] = t.first;
@@ -798,7 +820,7 @@ void Service::serve_api(const ApiRequest& r) {
 
 void Service::setup_micro() {
   for (auto [name, subject] : {std::pair{"account", "risk.api.account"}, std::pair{"health", "risk.api.health"},
-                               std::pair{"proof", "risk.api.proof"}}) {
+                               std::pair{"proof", "risk.api.proof"}, std::pair{"stress", "risk.api.stress"}}) {
     auto st = std::make_unique<EndpointStats>();
     st->name = name;
     st->subject = subject;
@@ -896,6 +918,7 @@ int Service::run(std::atomic<bool>& stop) {
   // Resume exactly after the last event this state dir recorded, in stream order.
   nats_->pull_subscribe("VAULT", "vault.event.>", "vaultrisk", vault_seq_ + 1);
   log("vault events from stream sequence %llu", static_cast<unsigned long long>(vault_seq_ + 1));
+  stress_jobs_ = std::make_unique<StressJobs>(*nats_);
   setup_micro();
   anchorer_->on_proof_error = [this](const std::string& msg) {
     EndpointStats& st = endpoint("proof");

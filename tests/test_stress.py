@@ -8,7 +8,9 @@
   implementation bench/numpy_stress.py;
 - Monte Carlo: the same seed gives the same bytes, another seed other bytes;
 - bad input: an error naming the file and field, and nothing written;
-- report.html rendered by headless Chromium: charts drawn, no console errors.
+- report.html rendered by headless Chromium: charts drawn, no console errors;
+- --workers: two stress-worker processes on a real nats-server (JetStream), one
+  killed with -9 mid-group: the merged result is byte-identical to one process.
 The book is random (seed printed; VR_TEST_SEED replays it).
 """
 import csv
@@ -16,10 +18,12 @@ import json
 import math
 import os
 import random
+import re
 import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import unittest
 
 VAULTRISK, NUMPY_STRESS = sys.argv[1], sys.argv[2]
@@ -277,6 +281,66 @@ class Stress(unittest.TestCase):
         self.assertGreater(len(data), 20000, "the screenshot is (nearly) blank")
         if os.environ.get("VR_REPORT_PNG"):
             shutil.copy(png, os.environ["VR_REPORT_PNG"])
+
+
+class Workers(unittest.TestCase):
+    def test_two_workers_one_killed_mid_group_give_the_single_process_bytes(self):
+        tmp = tempfile.mkdtemp(prefix="vr-workers-")
+        procs = []
+        try:
+            nats = subprocess.Popen([shutil.which("nats-server", path="/usr/sbin:/usr/bin") or "nats-server", "-js", "-a",
+                                     "127.0.0.1", "-p", "-1", "-sd", os.path.join(tmp, "js")],
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            procs.append(nats)
+            port = None
+            for line in nats.stderr:
+                m = re.search(r"Listening for client connections on [\d.]+:(\d+)", line)
+                if m:
+                    port = m.group(1)
+                    break
+            url = f"nats://127.0.0.1:{port}"
+            book = os.path.join(tmp, "book")
+            run("gen-book", "--accounts", 20000, "--underlyings", 2, "--seed", 3, "--out", book, "--quiet")
+            args = ["stress", "--book", book, "--market", os.path.join(book, "market.json"), "--monte-carlo", 4000,
+                    "--horizon-days", 1, "--seed", 4, "--quiet"]
+            run(*args, "--out", os.path.join(tmp, "single"))
+
+            def worker(name):
+                with open(os.path.join(tmp, name + ".log"), "w") as log:
+                    p = subprocess.Popen([VAULTRISK, "stress-worker", "--nats", url, "--ack-wait", "2"], stdout=log,
+                                         stderr=subprocess.STDOUT)
+                procs.append(p)
+                return p
+
+            a = worker("a")
+            time.sleep(0.5)
+            coord = subprocess.Popen([VAULTRISK, *map(str, args), "--out", os.path.join(tmp, "dist"), "--workers", url,
+                                      "--timeout", "240"], stderr=subprocess.PIPE, text=True)
+            procs.append(coord)
+            # Worker a takes the first group; kill it -9 while it works on it.
+            deadline = time.time() + 60
+            killed = None
+            while time.time() < deadline and killed is None:
+                m = re.search(r"group (\d+): accounts", slurp(os.path.join(tmp, "a.log")).decode())
+                if m:
+                    a.kill()
+                    killed = m.group(1)
+                time.sleep(0.02)
+            self.assertIsNotNone(killed, "worker a never started a group")
+            b = worker("b")
+            _, err = coord.communicate(timeout=240)
+            self.assertEqual(coord.returncode, 0, err)
+            log_b = slurp(os.path.join(tmp, "b.log")).decode()
+            self.assertIn(f"group {killed}: accounts", log_b, "the killed worker's group was redelivered to b")
+            for f in ("scenarios.csv", "accounts.csv"):
+                self.assertEqual(slurp(os.path.join(tmp, "dist", f)), slurp(os.path.join(tmp, "single", f)), f)
+            b.terminate()
+        finally:
+            for p in procs:
+                if p.poll() is None:
+                    p.kill()
+                    p.wait()
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

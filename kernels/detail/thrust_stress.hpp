@@ -9,6 +9,7 @@
 #include <thrust/for_each.h>
 #include <thrust/iterator/counting_iterator.h>
 
+#include <algorithm>
 #include <limits>
 #include <vector>
 
@@ -112,13 +113,22 @@ class ThrustStress final : public StressBackend {
     std::vector<std::int64_t> ins(part_ins_.size());
     thrust::copy(part_bad_.begin(), part_bad_.end(), bad.begin());
     thrust::copy(part_ins_.begin(), part_ins_.end(), ins.begin());
+    // Two levels, both in order: chunks into their group of kStressGroupAccounts
+    // accounts, then groups. A worker that runs one group alone (stress --workers)
+    // produces that group's sum bit for bit, and the merge adds groups the same way.
     o.bad_debt.assign(c, 0.0);
     o.insolvent.assign(c, 0);
-    for (std::int64_t k = 0; k < n_chunks_; ++k)
-      for (std::size_t b = 0; b < c; ++b) {
-        o.bad_debt[b] += bad[static_cast<std::size_t>(k) * batch_ + b];
-        o.insolvent[b] += ins[static_cast<std::size_t>(k) * batch_ + b];
-      }
+    const std::int64_t per_group = kStressGroupAccounts / System::kStressChunk;
+    std::vector<double> group(c);
+    for (std::int64_t g0 = 0; g0 < n_chunks_; g0 += per_group) {
+      std::fill(group.begin(), group.end(), 0.0);
+      for (std::int64_t k = g0; k < std::min(n_chunks_, g0 + per_group); ++k)
+        for (std::size_t b = 0; b < c; ++b) {
+          group[b] += bad[static_cast<std::size_t>(k) * batch_ + b];
+          o.insolvent[b] += ins[static_cast<std::size_t>(k) * batch_ + b];
+        }
+      for (std::size_t b = 0; b < c; ++b) o.bad_debt[b] += group[b];
+    }
     if (with_pnl) {
       o.pnl.resize(pnl_.size());
       thrust::copy(pnl_.begin(), pnl_.end(), o.pnl.begin());

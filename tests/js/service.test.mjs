@@ -171,7 +171,7 @@ describe("vaultrisk serve", () => {
     assert.equal(ping.type, "io.nats.micro.v1.ping_response");
     assert.equal(ping.name, "vaultrisk");
     const info = (await request(nc, `$SRV.INFO.vaultrisk.${ping.id}`)).data;
-    assert.deepEqual(info.endpoints.map((e) => [e.subject, e.queue_group]), [["risk.api.account", "q"], ["risk.api.health", "q"], ["risk.api.proof", "q"]]);
+    assert.deepEqual(info.endpoints.map((e) => [e.subject, e.queue_group]), [["risk.api.account", "q"], ["risk.api.health", "q"], ["risk.api.proof", "q"], ["risk.api.stress", "q"]]);
     const acct = (await request(nc, "risk.api.account", { account: 2 })).data;
     assert.equal(acct.underlyings.length, 1);
     assert.equal(acct.underlyings[0].scenario_pnl.length, 31);

@@ -107,8 +107,10 @@ std::string StressJobs::start(Book book, Market market, Methodology methodology,
                          {"insolvent_accounts", r.insolvent[i]}, {"liquidatable_accounts", r.liquidatable[i]}});
         out["named"] = per;
       }
+      busy_ = false;  // before the reply: whoever it reaches may ask for the next job at once
       nats_.publish(reply, out.dump());
     } catch (const std::exception& e) {
+      busy_ = false;
       try {
         nats_.publish(reply, json({{"job", job}, {"error", e.what()}}).dump(-1, ' ', false, json::error_handler_t::replace),
                       {{"Nats-Service-Error", "stress job failed"}, {"Nats-Service-Error-Code", "500"}});

@@ -37,6 +37,17 @@ def read_csv(path, dtypes):
     return {k: np.asarray(raw[k]) for k in dtypes}
 
 
+def read_inputs(book, market_file):
+    """The book's three CSVs as column dicts, and the market JSON."""
+    ins = read_csv(os.path.join(book, "instruments.csv"),
+                   {"id": str, "kind": str, "underlying": str, "expiry": float, "strike": float, "type": str})
+    acc = read_csv(os.path.join(book, "accounts.csv"), {"account": np.uint64, "cash": float})
+    pos = read_csv(os.path.join(book, "positions.csv"),
+                   {"account": np.uint64, "instrument": str, "quantity": float, "entry_price": float})
+    with open(market_file) as fh:
+        return ins, acc, pos, json.load(fh)
+
+
 def black(call, f, k, sd, disc):
     """Black-76 price with the SPEC limits (sd < 1e-12: discounted intrinsic)."""
     ok = sd >= 1e-12
@@ -58,13 +69,7 @@ def main():
     a = ap.parse_args()
     t0 = time.perf_counter()
 
-    ins = read_csv(os.path.join(a.book, "instruments.csv"),
-                   {"id": str, "kind": str, "underlying": str, "expiry": float, "strike": float, "type": str})
-    acc = read_csv(os.path.join(a.book, "accounts.csv"), {"account": np.uint64, "cash": float})
-    pos = read_csv(os.path.join(a.book, "positions.csv"),
-                   {"account": np.uint64, "instrument": str, "quantity": float, "entry_price": float})
-    with open(a.market) as fh:
-        market = json.load(fh)
+    ins, acc, pos, market = read_inputs(a.book, a.market)
     t_load = time.perf_counter()
 
     # Instruments.

@@ -25,7 +25,7 @@ import numpy as np
 import scipy.sparse as sp
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from numpy_revalue import YEAR, black, read_csv  # noqa: E402
+from numpy_revalue import YEAR, black, read_csv, read_inputs  # noqa: E402
 
 
 def atm_vol(m, t0):
@@ -72,13 +72,7 @@ def main():
     ap.add_argument("--timing", action="store_true")
     a = ap.parse_args()
     t0 = time.perf_counter()
-    ins = read_csv(os.path.join(a.book, "instruments.csv"),
-                   {"id": str, "kind": str, "underlying": str, "expiry": float, "strike": float, "type": str})
-    acc = read_csv(os.path.join(a.book, "accounts.csv"), {"account": np.uint64, "cash": float})
-    pos = read_csv(os.path.join(a.book, "positions.csv"),
-                   {"account": np.uint64, "instrument": str, "quantity": float, "entry_price": float})
-    with open(a.market) as fh:
-        market = json.load(fh)
+    ins, acc, pos, market = read_inputs(a.book, a.market)
 
     unds = sorted(set(ins["underlying"].tolist()))
     iu = np.array([unds.index(u) for u in ins["underlying"]])

@@ -278,22 +278,20 @@ void write_stress_outputs(const std::filesystem::path& dir, const Book& book, co
   const std::string summary = stress_summary_json(r, info);
   const std::string report = stress_report_html(book, spec, r, info);
   std::filesystem::create_directories(dir);
+  const auto field = [](std::string& s, auto x) {  // ",<x>"
+    s += ',';
+    append_number(s, x);
+  };
   write_rows_atomic(dir / "scenarios.csv",
                     std::string("scenario,name,vault_pnl,bad_debt,insolvent_accounts") + (named ? ",liquidatable_accounts\n" : "\n"), n,
                     [&](std::size_t i, std::string& s) {
                       append_number(s, static_cast<std::uint64_t>(i));
                       s += ',';
                       s += scenario_name(spec, static_cast<std::int64_t>(i));
-                      s += ',';
-                      append_number(s, r.vault_pnl[i]);
-                      s += ',';
-                      append_number(s, r.bad_debt[i]);
-                      s += ',';
-                      append_number(s, r.insolvent[i]);
-                      if (named) {
-                        s += ',';
-                        append_number(s, r.liquidatable[i]);
-                      }
+                      field(s, r.vault_pnl[i]);
+                      field(s, r.bad_debt[i]);
+                      field(s, r.insolvent[i]);
+                      if (named) field(s, r.liquidatable[i]);
                       s += '\n';
                     });
   std::string header = "account,equity,var,es,worst_scenario,worst_pnl,insolvent_scenarios";
@@ -301,20 +299,15 @@ void write_stress_outputs(const std::filesystem::path& dir, const Book& book, co
     for (const std::string& name : spec.table.names) header += ",pnl_" + name + ",status_" + name;
   write_rows_atomic(dir / "accounts.csv", header + "\n", r.equity.size(), [&](std::size_t a, std::string& s) {
     append_number(s, book.account_id[a]);
-    for (double x : {r.equity[a], r.var[a], r.es[a]}) {
-      s += ',';
-      append_number(s, x);
-    }
-    s += ',';
-    append_number(s, r.worst_scenario[a]);
-    s += ',';
-    append_number(s, r.worst_pnl[a]);
-    s += ',';
-    append_number(s, r.insolvent_scenarios[a]);
+    field(s, r.equity[a]);
+    field(s, r.var[a]);
+    field(s, r.es[a]);
+    field(s, r.worst_scenario[a]);
+    field(s, r.worst_pnl[a]);
+    field(s, r.insolvent_scenarios[a]);
     if (named)
       for (std::size_t i = 0; i < n; ++i) {
-        s += ',';
-        append_number(s, r.named_pnl[a * n + i]);
+        field(s, r.named_pnl[a * n + i]);
         s += ',';
         s += status_name(r.named_status[a * n + i]);
       }

@@ -18,10 +18,9 @@
 
 namespace vaultrisk::detail {
 
-// Accounts per chunk of the per-scenario totals: fixed per system (so sums do not
-// depend on threads), larger on the CPU (few threads, rows hot in cache) than on the
-// GPU (one chunk per thread, thousands of threads).
-
+// `System` also gives kStressChunk, the accounts per chunk of the per-scenario
+// totals: fixed per system (so sums do not depend on threads), larger on the CPU (few
+// threads, rows hot in cache) than on the GPU (one chunk per thread).
 template <class System>
 class ThrustStress final : public StressBackend {
   template <class T>

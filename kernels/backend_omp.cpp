@@ -29,6 +29,13 @@ struct OmpSystem {
   auto policy() const { return thrust::omp::par; }
   void synchronize() const {}
   std::string name() const { return "cpu (OpenMP, " + std::to_string(omp_get_max_threads()) + " threads)"; }
+  // Stress work items differ in size (accounts hold different numbers of positions):
+  // handed out dynamically, not in Thrust's static blocks.
+  template <class F>
+  void for_n(std::int64_t n, const F& f) const {
+#pragma omp parallel for schedule(dynamic, 1)
+    for (std::int64_t i = 0; i < n; ++i) f(i);
+  }
   // n normals, values [offset, offset + n) of cuRAND's Philox stream of `seed`.
   void normals(double* out, std::uint64_t seed, std::uint64_t offset, std::size_t n) const {
     const std::vector<double> v = curand_host_normals(seed, offset, n);

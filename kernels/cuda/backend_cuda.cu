@@ -1,6 +1,8 @@
 // The GPU backend: the same Thrust engine on the CUDA system, on its own stream.
 #include <cuda_runtime.h>
 #include <thrust/system/cuda/execution_policy.h>
+#include <thrust/iterator/counting_iterator.h>
+#include <thrust/for_each.h>
 #include <thrust/system/cuda/vector.h>
 
 #include "core/error.hpp"
@@ -60,6 +62,11 @@ struct CudaSystem {
     (void)out, (void)seed, (void)offset, (void)n;
     throw unavailable_error("--monte-carlo needs cuRAND, and this build has none");
 #endif
+  }
+
+  template <class F>
+  void for_n(std::int64_t n, const F& f) const {
+    thrust::for_each_n(policy(), thrust::counting_iterator<std::int64_t>(0), n, f);
   }
 
   cudaStream_t stream{};

@@ -94,7 +94,7 @@ class ThrustStress final : public StressBackend {
     v.first = first;
     v.inserted = inserted;
     for_n(n_inst_, ShockInstrument{v});
-    for_n(count_, VaultByUnderlying{v});
+    for_n((count_ + kVaultScenarioBlock - 1) / kVaultScenarioBlock, VaultByUnderlying{v});
     for_n(n_chunks_, AccountChunk{v});
   }
 
@@ -161,7 +161,7 @@ class ThrustStress final : public StressBackend {
   }
   template <class F>
   void for_n(std::int64_t n, F f) {
-    if (n > 0) thrust::for_each_n(system_.policy(), thrust::counting_iterator<std::int64_t>(0), n, f);
+    if (n > 0) system_.for_n(n, f);
   }
 
   StressView view() {
@@ -182,6 +182,7 @@ class ThrustStress final : public StressBackend {
     v.acct_pos_begin = raw(acct_pos_begin_);
     v.pos_inst = raw(pos_inst_);
     v.pos_qty = raw(pos_qty_);
+    v.n_positions = static_cast<std::int64_t>(pos_qty_.size());
     v.equity = raw(equity_);
     v.n_accounts = n_acc_;
     v.batch = batch_;

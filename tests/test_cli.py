@@ -6,7 +6,6 @@
 Books come from fresh random seeds (printed, so a failure can be replayed with
 VR_TEST_SEED=...) and are checked against the independent numpy implementation.
 """
-import csv
 import math
 import os
 import random
@@ -16,30 +15,18 @@ import sys
 import tempfile
 import unittest
 
+from cli_helpers import close, rows, runner  # noqa: E402
+
 VAULTRISK, NUMPY = sys.argv[1], sys.argv[2]
 SEED = int(os.environ.get("VR_TEST_SEED", random.SystemRandom().randrange(1, 2**31)))
 
 
-def run(*args, check=True):
-    p = subprocess.run([VAULTRISK, *map(str, args)], capture_output=True, text=True, timeout=300)
-    if check and p.returncode != 0:
-        raise AssertionError(f"vaultrisk {' '.join(map(str, args))} failed ({p.returncode}):\n{p.stderr}")
-    return p
-
-
-def rows(path):
-    with open(path, newline="") as fh:
-        return list(csv.DictReader(fh))
+run = runner(VAULTRISK)
 
 
 def slurp(path):
     with open(path) as fh:
         return fh.read()
-
-
-def close(a, b, rel=1e-9):
-    a, b = float(a), float(b)
-    return abs(a - b) <= rel * (1.0 + abs(b))
 
 
 class Base(unittest.TestCase):

@@ -13,7 +13,6 @@
   killed with -9 mid-group: the merged result is byte-identical to one process.
 The book is random (seed printed; VR_TEST_SEED replays it).
 """
-import csv
 import json
 import math
 import os
@@ -26,6 +25,8 @@ import tempfile
 import time
 import unittest
 
+from cli_helpers import close, rows, runner  # noqa: E402
+
 VAULTRISK, NUMPY_STRESS = sys.argv[1], sys.argv[2]
 SEED = int(os.environ.get("VR_TEST_SEED", random.SystemRandom().randrange(1, 2**31)))
 YEAR, DAY = 31536000.0, 86400
@@ -33,26 +34,12 @@ T0 = 1_790_000_000
 VOLS = {"BTC": 0.6, "ETH": 0.75, "SOL": 0.9}
 
 
-def run(*args, check=True):
-    p = subprocess.run([str(a) for a in (VAULTRISK, *args)], capture_output=True, text=True, timeout=300)
-    if check and p.returncode != 0:
-        raise AssertionError(f"vaultrisk {' '.join(map(str, args))} failed ({p.returncode}):\n{p.stderr}")
-    return p
-
-
-def rows(path):
-    with open(path, newline="") as fh:
-        return list(csv.DictReader(fh))
+run = runner(VAULTRISK)
 
 
 def slurp(path):
     with open(path, "rb") as fh:
         return fh.read()
-
-
-def close(a, b, rel=1e-9):
-    a, b = float(a), float(b)
-    return abs(a - b) <= rel * (1.0 + abs(b))
 
 
 def make_book(d, rng, unds=("BTC", "ETH", "SOL")):

@@ -77,6 +77,8 @@ State survives kill -9 (write-ahead log and snapshots in --state-dir).
   --max-tick-age-ms N         staleness window for ticks (default 10000)
   --epoch-seconds N           epoch length (default 60)
   --snapshot-every N          write-ahead records between snapshots (default 10000; also every 60 s)
+  --epochs-max-age-days N     retention of stream EPOCHS when serve creates it (default 30; 0 for ever)
+  --intents-max-age-days N    retention of stream INTENTS when serve creates it (default 30; 0 for ever)
   --metrics-port N            Prometheus /metrics on 127.0.0.1:N (default 9464; 0 any, -1 off)
   --device auto|cpu|gpu       compute device (default auto)
   --quiet                     no log lines
@@ -109,7 +111,7 @@ int cmd_serve(const std::vector<std::string>& argv) {
     if (a == "--help" || a == "-h") return std::fputs(kServeHelp, stdout), 0;
   Args args(argv,
             {"nats", "book", "market", "config", "state-dir", "oracle-signers", "signing-key", "chain-id",
-             "verifying-contract", "contract", "rpc", "poster-key", "rpc-timeout-ms", "intent-ttl", "max-tick-age-ms", "epoch-seconds", "snapshot-every",
+             "verifying-contract", "contract", "rpc", "poster-key", "rpc-timeout-ms", "intent-ttl", "max-tick-age-ms", "epoch-seconds", "snapshot-every", "epochs-max-age-days", "intents-max-age-days",
              "metrics-port", "device"},
             {"quiet", "fresh-state"});
   service::ServeConfig c;
@@ -131,6 +133,10 @@ int cmd_serve(const std::vector<std::string>& argv) {
   if (c.epoch_seconds == 0) throw usage_error("--epoch-seconds must be at least 1");
   c.snapshot_every = args.uint("snapshot-every", c.snapshot_every);
   if (c.snapshot_every == 0) throw usage_error("--snapshot-every must be at least 1");
+  c.epochs_max_age_days = args.uint("epochs-max-age-days", c.epochs_max_age_days);
+  c.intents_max_age_days = args.uint("intents-max-age-days", c.intents_max_age_days);
+  for (auto [name, days] : {std::pair{"--epochs-max-age-days", c.epochs_max_age_days}, std::pair{"--intents-max-age-days", c.intents_max_age_days}})
+    if (days > 36500) throw usage_error(std::string(name) + " must be at most 36500 (0: for ever)");
   const std::string port = args.get_or("metrics-port", "9464");
   c.metrics_port = port == "-1" ? -1 : static_cast<int>(args.uint("metrics-port", 9464));
   c.device = parse_device(args.get_or("device", "auto"));

@@ -889,9 +889,15 @@ void Service::setup_micro() {
 int Service::run(std::atomic<bool>& stop) {
   // NATS first: recovery reads the last published intent for the nonce high-water mark.
   nats_ = std::make_unique<NatsClient>(cfg_.nats_url, "vaultrisk");
+  // VAULT has no age limit: recovery replays it from the snapshot's sequence, so
+  // its retention is the vault indexer's decision, not ours. The streams we publish
+  // to age out (--epochs-max-age-days, --intents-max-age-days). These apply when
+  // the service creates a stream; an existing stream keeps its own configuration.
+  constexpr std::int64_t kDay = 24 * 3600;
   nats_->ensure_stream("VAULT", {"vault.event.>"});
-  nats_->ensure_stream("INTENTS", {"sequencer.intent.liquidation"});
-  nats_->ensure_stream(kEpochStream, {"vaultrisk.epoch.>"});
+  nats_->ensure_stream("INTENTS", {"sequencer.intent.liquidation"},
+                       {false, static_cast<std::int64_t>(cfg_.intents_max_age_days) * kDay});
+  nats_->ensure_stream(kEpochStream, {"vaultrisk.epoch.>"}, {false, static_cast<std::int64_t>(cfg_.epochs_max_age_days) * kDay});
   recover();
   if (!cfg_.market_file.empty()) {
     const Market initial = io::load_market(cfg_.market_file);

@@ -32,6 +32,11 @@ struct ServeConfig {
   Device device = Device::automatic;
   std::int64_t epoch_seconds = 60;
   std::uint64_t snapshot_every = 10000;  // WAL records between snapshots
+  // Retention of the streams the service publishes to, in days (0: kept for ever).
+  // EPOCHS grows by ~90 MB an epoch at 1M accounts; anchored roots stay on-chain and
+  // the state dir keeps every capture, so old leaves can be republished from there.
+  std::uint64_t epochs_max_age_days = 30;
+  std::uint64_t intents_max_age_days = 30;
   bool quiet = false;
 };
 

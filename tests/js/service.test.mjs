@@ -222,6 +222,14 @@ describe("vaultrisk serve", () => {
     rejects.stop();
   });
 
+  test("the streams serve publishes to age out; VAULT, which recovery replays, does not", async () => {
+    const jsm = await nc.jetstreamManager();
+    const day = 24 * 3600 * 1e9;  // nanoseconds
+    assert.equal((await jsm.streams.info("EPOCHS")).config.max_age, 30 * day);
+    assert.equal((await jsm.streams.info("INTENTS")).config.max_age, 30 * day);
+    assert.equal((await jsm.streams.info("VAULT")).config.max_age, 0);
+  });
+
   test("Prometheus metrics", async () => {
     const text = await (await fetch(`http://127.0.0.1:${serve.metricsPort}/metrics`)).text();
     assert.match(text, /vaultrisk_ticks_accepted_total \d+/);

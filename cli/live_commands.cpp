@@ -57,7 +57,11 @@ queued while the chain is down). It answers risk.api.account, risk.api.proof and
 risk.api.health as the NATS micro service "vaultrisk" ($SRV.PING|INFO|STATS).
 State survives kill -9 (write-ahead log and snapshots in --state-dir).
 
-  --nats URL                  NATS server (default nats://127.0.0.1:4222)
+  --nats URL                  NATS server (default nats://127.0.0.1:4222; tls://... with --tls-ca)
+  --nats-creds FILE           NATS user credentials (.creds: JWT and NKey seed)
+  --tls-ca FILE               CA that signed the NATS server's certificate; turns TLS on
+  --tls-cert FILE --tls-key FILE
+                              client certificate and key, for servers that verify clients
   --book DIR                  initial book, used when --state-dir holds none
   --market FILE               initial market, until ticks arrive
   --config FILE               margin methodology JSON (default SPEC §4)
@@ -79,7 +83,8 @@ State survives kill -9 (write-ahead log and snapshots in --state-dir).
   --snapshot-every N          write-ahead records between snapshots (default 10000; also every 60 s)
   --epochs-max-age-days N     retention of stream EPOCHS when serve creates it (default 30; 0 for ever)
   --intents-max-age-days N    retention of stream INTENTS when serve creates it (default 30; 0 for ever)
-  --metrics-port N            Prometheus /metrics on 127.0.0.1:N (default 9464; 0 any, -1 off)
+  --metrics-port N            Prometheus /metrics port (default 9464; 0 any, -1 off)
+  --metrics-bind ADDR         address /metrics listens on (default 127.0.0.1; 0.0.0.0 for all)
   --device auto|cpu|gpu       compute device (default auto)
   --quiet                     no log lines
 
@@ -112,10 +117,13 @@ int cmd_serve(const std::vector<std::string>& argv) {
   Args args(argv,
             {"nats", "book", "market", "config", "state-dir", "oracle-signers", "signing-key", "chain-id",
              "verifying-contract", "contract", "rpc", "poster-key", "rpc-timeout-ms", "intent-ttl", "max-tick-age-ms", "epoch-seconds", "snapshot-every", "epochs-max-age-days", "intents-max-age-days",
-             "metrics-port", "device"},
+             "metrics-port", "metrics-bind", "device", "nats-creds", "tls-ca", "tls-cert", "tls-key"},
             {"quiet", "fresh-state"});
   service::ServeConfig c;
   c.nats_url = args.get_or("nats", c.nats_url);
+  c.nats_security = {args.get_or("nats-creds", ""), args.get_or("tls-ca", ""), args.get_or("tls-cert", ""),
+                     args.get_or("tls-key", "")};
+  c.metrics_bind = args.get_or("metrics-bind", c.metrics_bind);
   c.book_dir = args.get_or("book", "");
   c.market_file = args.get_or("market", "");
   c.config_file = args.get_or("config", "");

@@ -3,7 +3,7 @@
 
 VR_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VR_APT_PACKAGES=(
-  build-essential cmake ninja-build pkg-config git curl
+  build-essential cmake ninja-build pkg-config git curl openssl
   libgtest-dev googletest libbenchmark-dev nlohmann-json3-dev
   libquantlib0-dev libboost-dev
   libsecp256k1-dev libcrypto++-dev libcurl4-openssl-dev libxxhash-dev

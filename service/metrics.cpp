@@ -3,7 +3,7 @@
 
 namespace vaultrisk::service {
 
-Metrics::Metrics(int port) : registry_(std::make_shared<prometheus::Registry>()) {
+Metrics::Metrics(int port, const std::string& bind) : registry_(std::make_shared<prometheus::Registry>()) {
   using namespace prometheus;
   const Histogram::BucketBoundaries latency = {0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5};
   ticks_accepted_ = &BuildCounter().Name("vaultrisk_ticks_accepted_total").Help("Oracle ticks accepted").Register(*registry_).Add({});
@@ -25,7 +25,7 @@ Metrics::Metrics(int port) : registry_(std::make_shared<prometheus::Registry>())
   failures_ = &BuildCounter().Name("vaultrisk_failures_total").Help("Steps that failed, were logged and skipped, by stage").Register(*registry_);
   anchor_failures_ = &BuildCounter().Name("vaultrisk_epoch_pipeline_failures_total").Help("Failed attempts to publish or anchor an epoch (retried)").Register(*registry_).Add({});
   if (port >= 0) {
-    exposer_ = std::make_unique<Exposer>("127.0.0.1:" + std::to_string(port));
+    exposer_ = std::make_unique<Exposer>(bind + ":" + std::to_string(port));
     exposer_->RegisterCollectable(registry_);
     const auto ports = exposer_->GetListeningPorts();
     port_ = ports.empty() ? port : ports.front();

@@ -16,7 +16,7 @@ namespace vaultrisk::service {
 class Metrics {
  public:
   // port < 0: no HTTP endpoint; port 0: any free port (see port()).
-  explicit Metrics(int port);
+  Metrics(int port, const std::string& bind = "127.0.0.1");
   int port() const { return port_; }
 
   void tick_accepted() { ticks_accepted_->Increment(); }

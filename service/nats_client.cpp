@@ -19,12 +19,24 @@ std::optional<std::string_view> Message::header(const char* key) const {
   return std::string_view(v);
 }
 
-NatsClient::NatsClient(const std::string& url, const std::string& name) {
+NatsClient::NatsClient(const std::string& url, const std::string& name, const NatsSecurity& security) {
   natsOptions* opts = nullptr;
   nats_check(natsOptions_Create(&opts), "nats options");
   std::unique_ptr<natsOptions, decltype(&natsOptions_Destroy)> guard(opts, &natsOptions_Destroy);
   nats_check(natsOptions_SetURL(opts, url.c_str()), "nats url " + url);
   nats_check(natsOptions_SetName(opts, name.c_str()), "nats name");
+  if (!security.creds_file.empty())
+    nats_check(natsOptions_SetUserCredentialsFromFiles(opts, security.creds_file.c_str(), nullptr),
+               "NATS credentials " + security.creds_file);
+  if (!security.tls_ca.empty()) {
+    nats_check(natsOptions_SetSecure(opts, true), "TLS");
+    nats_check(natsOptions_LoadCATrustedCertificates(opts, security.tls_ca.c_str()), "TLS CA " + security.tls_ca);
+  }
+  if (!security.tls_cert.empty() || !security.tls_key.empty()) {
+    if (security.tls_cert.empty() || security.tls_key.empty()) throw input_error("--tls-cert and --tls-key go together");
+    nats_check(natsOptions_LoadCertificatesChain(opts, security.tls_cert.c_str(), security.tls_key.c_str()),
+               "TLS client certificate " + security.tls_cert);
+  }
   nats_check(natsOptions_SetMaxReconnect(opts, -1), "nats reconnect");
   nats_check(natsOptions_SetReconnectWait(opts, 250), "nats reconnect wait");
   nats_check(natsOptions_SetErrorHandler(opts, &NatsClient::on_async_error, this), "nats error handler");

@@ -60,12 +60,20 @@ struct JsMessage {
   Message view() const { return Message(msg); }
 };
 
+// How to authenticate to NATS and check its certificate; empty fields are not used.
+struct NatsSecurity {
+  std::string creds_file;  // a .creds file (user JWT + NKey seed)
+  std::string tls_ca;      // CA bundle that signed the server's certificate (turns TLS on)
+  std::string tls_cert;    // client certificate and key, for servers that verify clients
+  std::string tls_key;
+};
+
 class NatsClient {
  public:
   using Handler = std::function<void(const Message&)>;
 
   // Connects (with reconnects forever); throws nats_error.
-  NatsClient(const std::string& url, const std::string& name);
+  NatsClient(const std::string& url, const std::string& name, const NatsSecurity& security = {});
   ~NatsClient();
   NatsClient(const NatsClient&) = delete;
   NatsClient& operator=(const NatsClient&) = delete;

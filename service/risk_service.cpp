@@ -170,7 +170,7 @@ class Service {
 Service::Service(const ServeConfig& c)
     : cfg_(c), methodology_(c.config_file.empty() ? default_methodology() : io::load_methodology(c.config_file)),
       store_(c.state_dir, c.fresh_state, [this](const std::string& m) { log("%s", m.c_str()); }), epochs_(c.state_dir),
-      metrics_(c.metrics_port) {
+      metrics_(c.metrics_port, c.metrics_bind) {
   feeds::TickValidatorConfig vc;
   for (const auto& s : c.oracle_signers) vc.signers.insert(chain::address_from_hex(s));
   if (vc.signers.empty()) throw input_error("--oracle-signers: at least one oracle address is required");
@@ -888,7 +888,7 @@ void Service::setup_micro() {
 
 int Service::run(std::atomic<bool>& stop) {
   // NATS first: recovery reads the last published intent for the nonce high-water mark.
-  nats_ = std::make_unique<NatsClient>(cfg_.nats_url, "vaultrisk");
+  nats_ = std::make_unique<NatsClient>(cfg_.nats_url, "vaultrisk", cfg_.nats_security);
   // VAULT has no age limit: recovery replays it from the snapshot's sequence, so
   // its retention is the vault indexer's decision, not ours. The streams we publish
   // to age out (--epochs-max-age-days, --intents-max-age-days). These apply when
@@ -944,7 +944,7 @@ int Service::run(std::atomic<bool>& stop) {
   std::thread vault_thread([&] { vault_loop(stop); });
   log("serving on %s as %s; signer %s; metrics %s", cfg_.nats_url.c_str(), service_id_.c_str(),
       chain::to_hex(signer_->address()).c_str(),
-      metrics_.port() >= 0 ? ("http://127.0.0.1:" + std::to_string(metrics_.port()) + "/metrics").c_str() : "off");
+      metrics_.port() >= 0 ? ("http://" + cfg_.metrics_bind + ":" + std::to_string(metrics_.port()) + "/metrics").c_str() : "off");
   std::printf("ready\n");
   std::fflush(stdout);
 

@@ -3,6 +3,8 @@
 // rejects, a NATS micro-service API and Prometheus metrics out; durable state.
 #pragma once
 
+#include "service/nats_client.hpp"
+
 #include <atomic>
 #include <cstdint>
 #include <string>
@@ -29,6 +31,8 @@ struct ServeConfig {
   std::int64_t intent_ttl_s = 60;
   std::int64_t max_tick_age_ms = 10000;
   int metrics_port = 9464;   // -1: off, 0: any free port
+  std::string metrics_bind = "127.0.0.1";  // address the /metrics listener binds (0.0.0.0: all)
+  NatsSecurity nats_security;
   Device device = Device::automatic;
   std::int64_t epoch_seconds = 60;
   std::uint64_t snapshot_every = 10000;  // WAL records between snapshots

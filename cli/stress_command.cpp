@@ -128,19 +128,6 @@ int cmd_stress(const std::vector<std::string>& argv) {
   const std::vector<std::string>& unds = in.book.underlyings;
   for (const std::string& u : unds)
     if (!in.market.underlyings.count(u)) throw input_error("market: underlyings: '" + u + "' is missing (the book holds it)");
-  const auto today_vols = [&](bool required) {
-    std::vector<double> sigma;
-    for (const std::string& u : unds) {
-      try {
-        sigma.push_back(atm_vol(in.market.underlyings.at(u), "market: underlyings." + u));
-      } catch (const input_error&) {
-        if (required) throw;
-        sigma.push_back(NAN);
-      }
-    }
-    return sigma;
-  };
-
   io::StressRunInfo info;
   if (auto f = args.get("scenarios")) {
     if (args.get("horizon-days")) throw usage_error("--horizon-days goes with --history or --monte-carlo (a scenario file has its own)");
@@ -160,7 +147,7 @@ int cmd_stress(const std::vector<std::string>& argv) {
       const bool filtered = args.flag("filtered");
       spec.source = StressSource::history;
       spec.table = io::load_history(*f, unds, static_cast<std::int64_t>(h), filtered,
-                                    filtered ? today_vols(true) : std::vector<double>(unds.size(), NAN));
+                                    filtered ? atm_vols(unds, in.market, true) : std::vector<double>(unds.size(), NAN));
       info.source = filtered ? "history (filtered)" : "history";
       info.inputs = "Historical simulation from " + *f;
     } else {
@@ -173,7 +160,7 @@ int cmd_stress(const std::vector<std::string>& argv) {
       std::string model_text, model_name = "model";
       if (auto m = args.get("model")) model_text = io::read_file(*m), model_name = *m;
       spec.source = StressSource::monte_carlo;
-      spec.monte_carlo = io::parse_mc_model(model_text, model_name, unds, today_vols(false));
+      spec.monte_carlo = io::parse_mc_model(model_text, model_name, unds, atm_vols(unds, in.market, false));
       spec.monte_carlo.paths = static_cast<std::int64_t>(paths);
       spec.monte_carlo.seed = args.uint("seed", 0, true);
       info.source = "monte-carlo";

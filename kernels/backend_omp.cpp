@@ -22,6 +22,28 @@ void curand_check(curandStatus_t s, const char* what) {
 }
 #endif
 
+// cuRAND's host generator writes the normals straight into `out` (OpenMP vectors
+// are host memory).
+void host_normals(double* out, std::uint64_t seed, std::uint64_t offset, std::size_t n) {
+#if VR_HAVE_CURAND
+  if (n == 0) return;
+  curandGenerator_t g{};
+  curand_check(curandCreateGeneratorHost(&g, CURAND_RNG_PSEUDO_PHILOX4_32_10), "curandCreateGeneratorHost");
+  struct Destroy {
+    curandGenerator_t g;
+    ~Destroy() { curandDestroyGenerator(g); }
+  } destroy{g};
+  curand_check(curandSetPseudoRandomGeneratorSeed(g, seed), "curandSetPseudoRandomGeneratorSeed");
+  curand_check(curandSetGeneratorOffset(g, offset), "curandSetGeneratorOffset");
+  curand_check(curandGenerateNormalDouble(g, out, n, 0.0, 1.0), "curandGenerateNormalDouble");
+#else
+  (void)out, (void)seed, (void)offset, (void)n;
+  throw unavailable_error("--monte-carlo needs cuRAND (libcurand from the CUDA toolkit), and this build has none: "
+                          "install the toolkit at /usr/local/cuda and rebuild");
+#endif
+}
+
+
 struct OmpSystem {
   static constexpr std::int64_t kStressChunk = 256;  // accounts per chunk of stress totals
   template <class T>
@@ -38,8 +60,7 @@ struct OmpSystem {
   }
   // n normals, values [offset, offset + n) of cuRAND's Philox stream of `seed`.
   void normals(double* out, std::uint64_t seed, std::uint64_t offset, std::size_t n) const {
-    const std::vector<double> v = curand_host_normals(seed, offset, n);
-    std::copy(v.begin(), v.end(), out);
+    host_normals(out, seed, offset, n);
   }
 };
 
@@ -51,24 +72,9 @@ std::unique_ptr<StressBackend> make_omp_stress_backend() { return std::make_uniq
 bool curand_available() { return VR_HAVE_CURAND != 0; }
 
 std::vector<double> curand_host_normals(std::uint64_t seed, std::uint64_t offset, std::size_t n) {
-#if VR_HAVE_CURAND
   std::vector<double> out(n);
-  if (n == 0) return out;
-  curandGenerator_t g{};
-  curand_check(curandCreateGeneratorHost(&g, CURAND_RNG_PSEUDO_PHILOX4_32_10), "curandCreateGeneratorHost");
-  struct Destroy {
-    curandGenerator_t g;
-    ~Destroy() { curandDestroyGenerator(g); }
-  } destroy{g};
-  curand_check(curandSetPseudoRandomGeneratorSeed(g, seed), "curandSetPseudoRandomGeneratorSeed");
-  curand_check(curandSetGeneratorOffset(g, offset), "curandSetGeneratorOffset");
-  curand_check(curandGenerateNormalDouble(g, out.data(), n, 0.0, 1.0), "curandGenerateNormalDouble");
+  host_normals(out.data(), seed, offset, n);
   return out;
-#else
-  (void)seed, (void)offset, (void)n;
-  throw unavailable_error("--monte-carlo needs cuRAND (libcurand from the CUDA toolkit), and this build has none: "
-                          "install the toolkit at /usr/local/cuda and rebuild");
-#endif
 }
 
 }  // namespace vaultrisk::detail

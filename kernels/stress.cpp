@@ -48,10 +48,12 @@ detail::StressLayout make_layout(const Book& book, const Market& market, const E
   detail::StressLayout l;
   const InstrumentTable inst = engine.instruments();
   const std::size_t n_inst = book.instrument_count(), n_acc = static_cast<std::size_t>(a1 - a0);
+  std::vector<double> und_time;
   for (const std::string& u : book.underlyings) {
     const UnderlyingMarket& m = market.underlyings.at(u);
     l.und_spot.push_back(m.spot);
     l.und_rate.push_back(m.rate);
+    und_time.push_back(m.time);
   }
   l.inst_und = book.underlying;
   l.inst_kind.resize(n_inst);
@@ -63,8 +65,7 @@ detail::StressLayout make_layout(const Book& book, const Market& market, const E
   l.net_qty.assign(n_inst, 0.0);
   for (std::size_t i = 0; i < n_inst; ++i) {
     l.inst_kind[i] = static_cast<std::uint8_t>(book.kind[i]);
-    const double time = market.underlyings.at(book.underlyings[book.underlying[i]]).time;
-    l.inst_t[i] = book.kind[i] == InstrumentKind::option ? year_fraction(book.expiry[i], time) : 0.0;
+    l.inst_t[i] = book.kind[i] == InstrumentKind::option ? year_fraction(book.expiry[i], und_time[book.underlying[i]]) : 0.0;
   }
   // Positions grouped by account, file order within each (a stable counting sort).
   l.acct_pos_begin.assign(n_acc + 1, 0);
@@ -125,6 +126,19 @@ double atm_vol(const UnderlyingMarket& m, const std::string& where) {
   return vol;
 }
 
+std::vector<double> atm_vols(const std::vector<std::string>& underlyings, const Market& market, bool required) {
+  std::vector<double> sigma;
+  for (const std::string& u : underlyings) {
+    try {
+      sigma.push_back(atm_vol(market.underlyings.at(u), "market: underlyings." + u));
+    } catch (const input_error&) {
+      if (required) throw;
+      sigma.push_back(NAN);
+    }
+  }
+  return sigma;
+}
+
 std::vector<double> cholesky(const std::vector<double>& c, std::int32_t n) {
   std::vector<double> l(static_cast<std::size_t>(n) * n, 0.0);
   for (std::int32_t i = 0; i < n; ++i)
@@ -167,9 +181,10 @@ StressResult run_stress_accounts(const Book& book, const Market& market, const M
   const bool gpu = engine.on_gpu();
   std::unique_ptr<detail::StressBackend> backend = gpu ? detail::make_cuda_stress_backend() : detail::make_omp_stress_backend();
   r.device = backend->name();
+  // Bytes per scenario of a batch: PnL rows, instrument rows, chunk partials (8
+  // accounts a chunk at the least) and the scenario columns.
   const double per_scenario = 8.0 * (static_cast<double>(n_acc) + static_cast<double>(book.instrument_count()) +
                                      static_cast<double>(n_acc) / 8.0 * 2 + 4.0 * n_und);
-  (void)t0;  // chunk partials: 8 accounts a chunk at the least
   const auto wide = static_cast<std::int32_t>(
       std::clamp<double>(std::floor(kBatchBudget / per_scenario), 1.0, std::min<double>(kMaxBatch, static_cast<double>(n))));
   // On the CPU every position reads its instrument's scenario row in random order:
@@ -311,10 +326,8 @@ StressResult merge_stress(std::vector<StressResult> parts) {
   std::sort(parts.begin(), parts.end(), [](const StressResult& x, const StressResult& y) { return x.account_begin < y.account_begin; });
   StressResult r = std::move(parts.front());
   const auto n = static_cast<std::size_t>(r.scenarios);
-  // Per scenario: the groups' sums added in account order, from zero, as one process adds them.
-  std::vector<double> bad(n, 0.0);
-  for (std::size_t i = 0; i < n; ++i) bad[i] += r.bad_debt[i];
-  r.bad_debt = std::move(bad);
+  // Per scenario: the groups' sums added in account order, as one process adds them.
+  // The first part's sums already started from zero (ThrustStress::download).
   const bool named = !r.named_status.empty();
   std::vector<double> named_pnl;
   std::vector<std::uint8_t> named_status;

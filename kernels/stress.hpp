@@ -76,6 +76,9 @@ std::int32_t tail_count(double confidence, std::int64_t scenarios);
 // to 30 days after the market's time (the earlier on a tie). Throws input_error
 // naming `where` when the market has no unexpired slice.
 double atm_vol(const UnderlyingMarket& m, const std::string& where);
+// atm_vol of each of `underlyings` in `market`; where one has none, NaN, or the
+// input_error when `required`.
+std::vector<double> atm_vols(const std::vector<std::string>& underlyings, const Market& market, bool required);
 
 // Lower Cholesky factor of a U×U correlation matrix; input_error when it is not
 // positive definite.

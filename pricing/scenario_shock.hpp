@@ -11,15 +11,9 @@ namespace vaultrisk {
 
 // Value per unit of an option after a scenario: Black-76 at the shocked spot
 // S' = S·s, the shortened year fraction T' = T − h, the mark vol fixed at
-// σ' = max(0, σ + dv), and the same rate. T' <= 0 gives intrinsic at S'.
-VR_HD_INLINE double shocked_option_value(bool is_call, double spot, double strike, double t, double rate,
-                                         double vol, double spot_mult, double dvol, double horizon) {
-  const double shocked_vol = vol + dvol > 0.0 ? vol + dvol : 0.0;
-  return black76(is_call, spot * spot_mult, strike, t - horizon, rate, shocked_vol).price;
-}
-
-// The same for many scenarios of one option: the horizon is shared, so the discount
-// and growth factors are computed once. Gives exactly shocked_option_value's bits.
+// σ' = max(0, σ + dv), and the same rate; T' <= 0 gives intrinsic at S'. One option
+// under many scenarios of a horizon: the discount and growth factors are computed
+// once. The same bits as black76(call, S', K, T', r, σ').price.
 struct ShockedOption {
   bool is_call;
   double spot, strike, vol, t, discount, growth, sqrt_t;

@@ -55,15 +55,8 @@ StressSpec parse_stress_request(std::string_view body, const Book& book, const M
   spec.horizon_days = io::require_number(j, "horizon_days", "risk.api.stress");
   if (!(spec.horizon_days > 0 && spec.horizon_days <= io::kMaxHorizonDays))
     throw input_error("risk.api.stress: horizon_days: must be in (0, 3650]");
-  std::vector<double> sigma;
-  for (const std::string& u : unds) {
-    try {
-      sigma.push_back(atm_vol(market.underlyings.at(u), "market " + u));
-    } catch (const input_error&) {
-      sigma.push_back(NAN);
-    }
-  }
-  spec.monte_carlo = io::parse_mc_model(j.contains("model") ? j["model"].dump() : "", "risk.api.stress: model", unds, sigma);
+  spec.monte_carlo = io::parse_mc_model(j.contains("model") ? j["model"].dump() : "", "risk.api.stress: model", unds,
+                                       atm_vols(unds, market, false));
   spec.monte_carlo.paths = n.get<std::int64_t>();
   if (j.contains("seed") && !j["seed"].is_number_unsigned()) throw input_error("risk.api.stress: seed: must be a non-negative integer");
   spec.monte_carlo.seed = j.value("seed", std::uint64_t{1});

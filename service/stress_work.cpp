@@ -208,7 +208,10 @@ int run_stress_worker(const std::string& url, const WorkerOptions& options, cons
     Methodology methodology;
     StressSpec spec;
   };
-  std::map<std::string, std::shared_ptr<Inputs>> cache;  // by job
+  // The inputs of the job last served: groups of one job come in a row, and a worker
+  // that lives through many jobs must not keep every book it has seen.
+  std::string cached_job;
+  std::shared_ptr<Inputs> in;
   while (!stop) {
     std::vector<JsMessage> msgs = nc.fetch(1, 1000);
     for (const JsMessage& m : msgs) {
@@ -223,8 +226,9 @@ int run_stress_worker(const std::string& url, const WorkerOptions& options, cons
           nc.ack(m);
           continue;
         }
-        auto& in = cache[job];
-        if (!in) {
+        if (job != cached_job) {
+          in.reset();  // the previous job's book goes before the next one is read
+          cached_job.clear();
           const std::string data = "stress.data." + job;
           const auto need = [&](const char* name) {
             auto b = get_blob(nc, kDataStream, data + "." + name);
@@ -237,6 +241,7 @@ int run_stress_worker(const std::string& url, const WorkerOptions& options, cons
           fresh->methodology = io::parse_methodology(need("methodology"), "methodology");
           fresh->spec = spec_from_json(need("spec"));
           in = std::move(fresh);
+          cached_job = job;
         }
         log("job " + job + " group " + std::to_string(group) + ": accounts [" + std::to_string(work.at("begin").get<std::int64_t>()) +
             ", " + std::to_string(work.at("end").get<std::int64_t>()) + ")");

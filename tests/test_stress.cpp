@@ -10,6 +10,7 @@
 #include "kernels/stress.hpp"
 #include "kernels/stress_backend.hpp"
 #include "pricing/black76.hpp"
+#include "pricing/scenario_shock.hpp"
 #include "tests/test_books.hpp"
 
 #if VR_HAVE_CURAND
@@ -219,4 +220,18 @@ TEST(StressParts, GroupsRunApartAndMergedInAnyOrderAreBitIdentical) {
   EXPECT_EQ(merged.vault_es, whole.vault_es);
   EXPECT_EQ(merged.bad_debt_es, whole.bad_debt_es);
   EXPECT_EQ(merged.contributions, whole.contributions);
+}
+
+TEST(StressShock, ShockedOptionIsBlack76AtTheShockedInputsBitForBit) {
+  // Expired by the horizon, zero and positive shocked vols, calls and puts, ITM and OTM.
+  for (bool call : {true, false})
+    for (double t : {0.5 / 365, 3.0 / 365, 0.25, 2.0})
+      for (double vol : {0.0, 0.3, 1.2})
+        for (double s : {0.5, 0.97, 1.0, 1.4})
+          for (double dv : {-2.0, -0.1, 0.0, 0.25}) {
+            const double h = 1.0 / 365, spot = 60000, strike = 62000, rate = 0.04;
+            const ShockedOption option(call, spot, strike, t, rate, vol, h);
+            const double want = black76(call, spot * s, strike, t - h, rate, std::max(0.0, vol + dv)).price;
+            EXPECT_EQ(option(s, dv), want) << call << " t " << t << " vol " << vol << " s " << s << " dv " << dv;
+          }
 }

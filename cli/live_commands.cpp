@@ -8,16 +8,19 @@
 #include <cstdio>
 #include <map>
 #include <random>
+#include <set>
 #include <sstream>
 #include <thread>
 
 #include <nlohmann/json.hpp>
+#include <toml++/toml.h>
 
 #include "chain/secp256k1.hpp"
 #include "core/error.hpp"
 #include "feeds/oracle_tick.hpp"
 #include "io/market_json.hpp"
 #include "io/number_format.hpp"
+#include "service/cluster.hpp"
 #include "service/nats_client.hpp"
 #include "service/risk_service.hpp"
 
@@ -39,6 +42,50 @@ std::vector<std::string> split(const std::string& s, char sep) {
   std::string item;
   while (std::getline(ss, item, sep))
     if (!item.empty()) out.push_back(item);
+  return out;
+}
+
+// A serve config file (TOML, read by toml++) as the command-line options it stands
+// for: `key = value` is --key value, arrays join with commas, `flag = true` is --flag.
+std::vector<std::string> serve_config_args(const std::string& file, const std::set<std::string>& options,
+                                           const std::set<std::string>& flags) {
+  toml::table t;
+  try {
+    t = toml::parse_file(file);
+  } catch (const toml::parse_error& e) {
+    const auto& at = e.source().begin;
+    throw input_error(file + ":" + std::to_string(at.line) + ":" + std::to_string(at.column) + ": " +
+                      std::string(e.description()));
+  }
+  std::vector<std::string> out;
+  auto scalar = [&](const toml::node& n, const std::string& key) -> std::string {
+    if (auto s = n.value<std::string>()) return *s;
+    if (auto i = n.value<std::int64_t>()) return std::to_string(*i);
+    throw input_error(file + ": " + key + ": expected a string or an integer");
+  };
+  for (const auto& [k, v] : t) {
+    const std::string key(k.str());
+    const auto line = std::to_string(v.source().begin.line);
+    if (key == "serve-config") throw input_error(file + ":" + line + ": serve-config cannot name another file");
+    if (flags.count(key)) {
+      const auto b = v.value<bool>();
+      if (!b) throw input_error(file + ":" + line + ": " + key + ": expected true or false");
+      if (*b) out.push_back("--" + key);
+    } else if (options.count(key)) {
+      std::string value;
+      if (const auto* arr = v.as_array()) {
+        for (const auto& item : *arr) {
+          if (!value.empty()) value += ',';
+          value += scalar(item, key);
+        }
+      } else {
+        value = scalar(v, key);
+      }
+      out.push_back("--" + key + "=" + value);
+    } else {
+      throw input_error(file + ":" + line + ": unknown option '" + key + "' (see vaultrisk serve --help)");
+    }
+  }
   return out;
 }
 
@@ -87,6 +134,20 @@ State survives kill -9 (write-ahead log and snapshots in --state-dir).
   --metrics-bind ADDR         address /metrics listens on (default 127.0.0.1; 0.0.0.0 for all)
   --device auto|cpu|gpu       compute device (default auto)
   --quiet                     no log lines
+  --serve-config FILE         TOML file of these same options (keys without the "--",
+                              lists as arrays, flags as true); the command line wins
+
+Cluster (SPEC §9; docs/cluster.md). Several instances share one NATS JetStream
+cluster; each account's partition is owned by one instance at a time, by lease:
+  --partitions P              number of partitions, fixed for a deployment (0: one
+                              instance, no cluster; default 0)
+  --instance NAME             this instance's name, unique in the cluster
+  --lease-ms N                a partition passes on N ms after its owner stops
+                              renewing (default 2000)
+  --snapshot-ms N             a partition's state goes to NATS at most every N ms
+                              (default 2000); a takeover replays VAULT from there
+  --replicas N                replicas of the streams and buckets serve creates
+                              (default 1; 3 on a 3-node cluster)
 
 Prints "ready" on stdout once subscribed. SIGINT/SIGTERM stop it cleanly.
 )";
@@ -114,11 +175,21 @@ motion from the market file's spots, an optional crash, SVI smiles scaled with i
 int cmd_serve(const std::vector<std::string>& argv) {
   for (const auto& a : argv)
     if (a == "--help" || a == "-h") return std::fputs(kServeHelp, stdout), 0;
-  Args args(argv,
-            {"nats", "book", "market", "config", "state-dir", "oracle-signers", "signing-key", "chain-id",
-             "verifying-contract", "contract", "rpc", "poster-key", "rpc-timeout-ms", "intent-ttl", "max-tick-age-ms", "epoch-seconds", "snapshot-every", "epochs-max-age-days", "intents-max-age-days",
-             "metrics-port", "metrics-bind", "device", "nats-creds", "tls-ca", "tls-cert", "tls-key"},
-            {"quiet", "fresh-state"});
+  const std::set<std::string> options = {
+      "nats", "book", "market", "config", "state-dir", "oracle-signers", "signing-key", "chain-id",
+      "verifying-contract", "contract", "rpc", "poster-key", "rpc-timeout-ms", "intent-ttl", "max-tick-age-ms",
+      "epoch-seconds", "snapshot-every", "epochs-max-age-days", "intents-max-age-days", "metrics-port",
+      "metrics-bind", "device", "nats-creds", "tls-ca", "tls-cert", "tls-key", "serve-config", "partitions",
+      "instance", "lease-ms", "snapshot-ms", "replicas"};
+  const std::set<std::string> flags = {"quiet", "fresh-state"};
+  // The config file's options first, so that the command line overrides them.
+  std::vector<std::string> all;
+  {
+    const Args pre(argv, options, flags);
+    if (const auto file = pre.get("serve-config")) all = serve_config_args(*file, options, flags);
+  }
+  all.insert(all.end(), argv.begin(), argv.end());
+  Args args(all, options, flags);
   service::ServeConfig c;
   c.nats_url = args.get_or("nats", c.nats_url);
   c.nats_security = {args.get_or("nats-creds", ""), args.get_or("tls-ca", ""), args.get_or("tls-cert", ""),
@@ -150,8 +221,19 @@ int cmd_serve(const std::vector<std::string>& argv) {
   c.device = parse_device(args.get_or("device", "auto"));
   c.quiet = args.flag("quiet");
   c.fresh_state = args.flag("fresh-state");
+  c.partitions = static_cast<std::uint32_t>(args.uint("partitions", 0));
+  if (c.partitions > 1024) throw usage_error("--partitions must be at most 1024");
+  c.instance = args.get_or("instance", "");
+  c.lease_ms = static_cast<int>(args.uint("lease-ms", 2000));
+  if (c.lease_ms < 500 || c.lease_ms > 600000) throw usage_error("--lease-ms must be 500..600000");
+  c.snapshot_ms = static_cast<int>(args.uint("snapshot-ms", 2000));
+  if (c.snapshot_ms < 100 || c.snapshot_ms > 3600000) throw usage_error("--snapshot-ms must be 100..3600000");
+  c.replicas = static_cast<int>(args.uint("replicas", 1));
+  if (c.replicas < 1 || c.replicas > 5) throw usage_error("--replicas must be 1..5");
+  if (c.partitions == 0 && (args.get("instance") || args.get("lease-ms") || args.get("snapshot-ms")))
+    throw usage_error("--instance, --lease-ms and --snapshot-ms need --partitions (a cluster)");
   install_signals();
-  return service::run_service(c, g_stop);
+  return c.partitions ? service::run_cluster(c, g_stop) : service::run_service(c, g_stop);
 }
 
 int cmd_oracle_sim(const std::vector<std::string>& argv) {

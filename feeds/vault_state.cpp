@@ -97,8 +97,12 @@ VaultEvent parse_vault_event(std::string_view subject, std::string_view body) {
     throw input_error("subject: unknown event type '" + std::string(type) + "'");
   }
   e.account = account_field(j);
-  if (parse_u64(tail, "subject account") != e.account)
-    throw input_error("subject: account " + std::string(tail) + " but body account is " + std::to_string(e.account));
+  // vault.event.<type>.<account>, or vault.event.<type>.<account>.<partition> once a
+  // cluster's nats-server has mapped it (SPEC §9; the service checks the partition).
+  std::string_view account_token = tail;
+  if (const auto pdot = tail.find('.'); pdot != std::string_view::npos) account_token = tail.substr(0, pdot);
+  if (parse_u64(account_token, "subject account") != e.account)
+    throw input_error("subject: account " + std::string(account_token) + " but body account is " + std::to_string(e.account));
   // The event's identity is its body id (SPEC §6), and nothing else: Nats-Msg-Id is
   // JetStream's de-duplication key, set by the publisher, and may differ or be absent.
   e.id = string_field(j, "id");

@@ -7,7 +7,7 @@ VR_APT_PACKAGES=(
   libgtest-dev googletest libbenchmark-dev nlohmann-json3-dev
   libquantlib0-dev libboost-dev
   libsecp256k1-dev libcrypto++-dev libcurl4-openssl-dev libxxhash-dev
-  nats-server libnats-dev prometheus-cpp-dev
+  nats-server libnats-dev prometheus-cpp-dev libtomlplusplus-dev
   python3 python3-numpy python3-scipy python3-pandas
   clang libclang-rt-14-dev libomp-dev
   chromium

@@ -6,6 +6,7 @@
 
 #include "chain/anchor_client.hpp"
 #include "chain/json_rpc.hpp"
+#include "core/checksum.hpp"
 #include "core/error.hpp"
 #include "service/api_request.hpp"
 #include "service/metrics.hpp"
@@ -155,8 +156,11 @@ json EpochAnchorer::prepare(std::uint64_t e) {
       for (std::size_t k = 0; k < chunks; ++k) {
         json rows = json::array();
         for (std::size_t i = k * per; i < std::min(n, (k + 1) * per); ++i) rows.push_back(row(i));
-        nats_.js_publish(epoch_chunk_subject(e, field, k), json({{"epoch", e}, {"chunk", k}, {field, rows}}).dump(),
-                         "epoch-" + std::to_string(e) + "-" + field + "-" + std::to_string(k));
+        // The id names the content too: JetStream drops a repeat of this very chunk
+        // (a retry), never a different one that happens to share epoch and index.
+        const std::string body = json({{"epoch", e}, {"chunk", k}, {field, rows}}).dump();
+        nats_.js_publish(epoch_chunk_subject(e, field, k), body,
+                         "epoch-" + std::to_string(e) + "-" + field + "-" + std::to_string(k) + "-" + checksum_hex(body));
       }
       return chunks;
     };
@@ -173,7 +177,8 @@ json EpochAnchorer::prepare(std::uint64_t e) {
     summary["intent_count"] = digests.size();
     summary["chunks"] = chunks;
     summary["intent_chunks"] = intent_chunks;
-    nats_.js_publish(epoch_summary_subject(e), summary.dump(), "epoch-" + std::to_string(e) + "-summary");
+    const std::string summary_body = summary.dump();
+    nats_.js_publish(epoch_summary_subject(e), summary_body, "epoch-" + std::to_string(e) + "-summary-" + checksum_hex(summary_body));
     (*s)["published"] = true;
     store_.write_summary(e, *s);
   }
@@ -205,6 +210,12 @@ void EpochAnchorer::anchor(std::uint64_t e, json s) {
   if (last_epoch >= e) {
     // Sent before a crash, or by someone else: accept it only if it is ours.
     const chain::AnchorRecord r = client.anchor_of(e);
+    if (!r.anchored_at && settings_.skip_passed) {
+      log_("epoch " + std::to_string(e) + " not anchored: the contract is at epoch " + std::to_string(last_epoch) + " already");
+      s["anchor"] = {{"contract", chain::to_hex(settings_.contract)}, {"skipped", true}};
+      store_.write_summary(e, s);
+      return;
+    }
     if (!r.anchored_at)
       throw logic_error("epoch " + std::to_string(e) + " was skipped on " + chain::to_hex(settings_.contract) +
                         ": a later epoch is anchored there already; this state dir and that contract disagree");

@@ -36,6 +36,10 @@ struct AnchorSettings {
   std::uint64_t chain_id = 31337;  // the intents' EIP-712 domain: checked against the chain's
   int rpc_timeout_ms = 5000;
   int receipt_timeout_ms = 30000;
+  // A cluster's anchorer (SPEC §9) that took over may hold an epoch the chain has
+  // already passed (the previous anchorer skipped it): it is recorded as skipped
+  // instead of stopping the pipeline.
+  bool skip_passed = false;
 };
 
 class EpochAnchorer {

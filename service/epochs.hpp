@@ -75,6 +75,9 @@ class EpochStore {
 
 // Data availability (JetStream stream EPOCHS): the leaves in chunks, then a summary.
 inline constexpr const char* kEpochStream = "EPOCHS";
+// A cluster's partitions publish their shares of each epoch here (SPEC §9):
+// vaultrisk.part.<E>.p<k>.c<i> (leaf values) and vaultrisk.part.<E>.p<k>.done.
+inline constexpr const char* kEpochPartsStream = "EPOCH_PARTS";
 inline constexpr std::size_t kLeavesPerChunk = 5000;    // ~450 KB per message, under NATS's 1 MB default
 inline constexpr std::size_t kIntentsPerChunk = 10000;  // ~670 KB per message
 std::string epoch_summary_subject(std::uint64_t epoch);

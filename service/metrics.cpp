@@ -24,6 +24,13 @@ Metrics::Metrics(int port, const std::string& bind) : registry_(std::make_shared
   anchor_gas_ = &BuildGauge().Name("vaultrisk_anchor_gas_used").Help("Gas used by the latest anchor transaction").Register(*registry_).Add({});
   failures_ = &BuildCounter().Name("vaultrisk_failures_total").Help("Steps that failed, were logged and skipped, by stage").Register(*registry_);
   anchor_failures_ = &BuildCounter().Name("vaultrisk_epoch_pipeline_failures_total").Help("Failed attempts to publish or anchor an epoch (retried)").Register(*registry_).Add({});
+  partitions_owned_ = &BuildGauge().Name("vaultrisk_partitions_owned").Help("Partitions this instance owns (cluster)").Register(*registry_).Add({});
+  takeovers_ = &BuildCounter().Name("vaultrisk_partition_takeovers_total").Help("Partitions this instance took over (cluster)").Register(*registry_).Add({});
+  takeover_seconds_ = &BuildHistogram().Name("vaultrisk_takeover_seconds").Help("Lease acquired to the partition's first evaluation (cluster)").Register(*registry_).Add({}, Histogram::BucketBoundaries{0.1, 0.25, 0.5, 1, 2, 3, 5, 10, 30});
+  takeover_alerts_ = &BuildCounter().Name("vaultrisk_takeover_alerts_total").Help("Alerts of the first evaluation after a takeover: status changes since the partition's last snapshot in NATS, some of which the previous owner may have sent already (cluster)").Register(*registry_).Add({});
+  leases_lost_ = &BuildCounter().Name("vaultrisk_leases_lost_total").Help("Partition leases this instance failed to renew in time (cluster)").Register(*registry_).Add({});
+  epochs_skipped_ = &BuildCounter().Name("vaultrisk_epochs_skipped_total").Help("Epochs not anchored because a partition had no owner when they closed (cluster)").Register(*registry_).Add({});
+  snapshot_bytes_ = &BuildGauge().Name("vaultrisk_partition_snapshot_bytes").Help("Size of the latest partition snapshot stored in NATS (cluster)").Register(*registry_).Add({});
   if (port >= 0) {
     exposer_ = std::make_unique<Exposer>(bind + ":" + std::to_string(port));
     exposer_->RegisterCollectable(registry_);

@@ -1,6 +1,7 @@
 // Prometheus metrics (text exposition on /metrics).
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -25,6 +26,19 @@ class Metrics {
   void tick_to_alert(double seconds) { tick_to_alert_->Observe(seconds); }
   void revaluation(double seconds, bool full) { (full ? reval_full_ : reval_incremental_)->Observe(seconds); }
   void accounts(const char* status, double n) { accounts_->Add({{"status", status}}).Set(n); }
+  // In a cluster, per partition (SPEC §9).
+  void accounts(const char* status, double n, std::uint32_t partition) {
+    accounts_->Add({{"status", status}, {"partition", std::to_string(partition)}}).Set(n);
+  }
+  void partitions_owned(double n) { partitions_owned_->Set(n); }
+  void takeover(double seconds, double alerts) {
+    takeovers_->Increment();
+    takeover_seconds_->Observe(seconds);
+    takeover_alerts_->Increment(alerts);
+  }
+  void lease_lost() { leases_lost_->Increment(); }
+  void epoch_skipped() { epochs_skipped_->Increment(); }
+  void snapshot_published(double bytes) { snapshot_bytes_->Set(bytes); }
   void intent() { intents_->Increment(); }
   void alert() { alerts_->Increment(); }
   void consumer_lag(double n) { lag_->Set(n); }
@@ -58,6 +72,13 @@ class Metrics {
   prometheus::Gauge* anchor_gas_;
   prometheus::Counter* anchor_failures_;
   prometheus::Family<prometheus::Counter>* failures_;
+  prometheus::Gauge* partitions_owned_;
+  prometheus::Counter* takeovers_;
+  prometheus::Histogram* takeover_seconds_;
+  prometheus::Counter* takeover_alerts_;
+  prometheus::Counter* leases_lost_;
+  prometheus::Counter* epochs_skipped_;
+  prometheus::Gauge* snapshot_bytes_;
 };
 
 }  // namespace vaultrisk::service

@@ -10,7 +10,9 @@
 namespace vaultrisk::service {
 
 void nats_check(natsStatus s, const std::string& what) {
-  if (s != NATS_OK) throw nats_error(what + ": " + natsStatus_GetText(s) + " (" + nats_GetLastError(nullptr) + ")");
+  if (s == NATS_OK) return;
+  const char* last = nats_GetLastError(nullptr);  // null when the library recorded none
+  throw nats_error(what + ": " + natsStatus_GetText(s) + (last ? std::string(" (") + last + ")" : std::string()));
 }
 
 std::optional<std::string_view> Message::header(const char* key) const {
@@ -23,7 +25,23 @@ NatsClient::NatsClient(const std::string& url, const std::string& name, const Na
   natsOptions* opts = nullptr;
   nats_check(natsOptions_Create(&opts), "nats options");
   std::unique_ptr<natsOptions, decltype(&natsOptions_Destroy)> guard(opts, &natsOptions_Destroy);
-  nats_check(natsOptions_SetURL(opts, url.c_str()), "nats url " + url);
+  // One URL, or a cluster's several separated by commas (tried in random order).
+  std::vector<std::string> urls;
+  for (std::size_t at = 0; at <= url.size();) {
+    const std::size_t comma = std::min(url.find(',', at), url.size());
+    std::string u = url.substr(at, comma - at);
+    u.erase(0, u.find_first_not_of(' '));
+    u.erase(u.find_last_not_of(' ') + 1);
+    if (!u.empty()) urls.push_back(u);
+    at = comma + 1;
+  }
+  if (urls.size() <= 1) {
+    nats_check(natsOptions_SetURL(opts, url.c_str()), "nats url " + url);
+  } else {
+    std::vector<const char*> ptrs;
+    for (const auto& u : urls) ptrs.push_back(u.c_str());
+    nats_check(natsOptions_SetServers(opts, ptrs.data(), static_cast<int>(ptrs.size())), "nats urls " + url);
+  }
   nats_check(natsOptions_SetName(opts, name.c_str()), "nats name");
   if (!security.creds_file.empty())
     nats_check(natsOptions_SetUserCredentialsFromFiles(opts, security.creds_file.c_str(), nullptr),
@@ -53,6 +71,7 @@ NatsClient::NatsClient(const std::string& url, const std::string& name, const Na
 
 NatsClient::~NatsClient() {
   if (pull_) natsSubscription_Destroy(pull_);
+  for (auto& [name, k] : kvs_) kvStore_Destroy(k);
   subs_.clear();
   if (js_) jsCtx_Destroy(js_);
   if (nc_) {
@@ -133,6 +152,11 @@ void NatsClient::on_reconnected(natsConnection*, void* closure) {
   std::fprintf(stderr, "[vaultrisk] NATS reconnected\n");
 }
 
+void NatsClient::publish_request(const std::string& subject, const std::string& reply, std::string_view data) {
+  nats_check(natsConnection_PublishRequest(nc_, subject.c_str(), reply.c_str(), data.data(), static_cast<int>(data.size())),
+             "publish " + subject);
+}
+
 void NatsClient::flush() { nats_check(natsConnection_Flush(nc_), "flush"); }
 
 void NatsClient::ensure_stream(const std::string& name, const std::vector<std::string>& subjects) {
@@ -157,6 +181,8 @@ void NatsClient::ensure_stream(const std::string& name, const std::vector<std::s
   cfg.Storage = js_FileStorage;
   if (options.work_queue) cfg.Retention = js_WorkQueuePolicy;
   if (options.max_age_s > 0) cfg.MaxAge = options.max_age_s * 1000LL * 1000 * 1000;  // ns
+  if (options.max_msgs_per_subject > 0) cfg.MaxMsgsPerSubject = options.max_msgs_per_subject;
+  cfg.Replicas = replicas_;
   nats_check(js_AddStream(&si, js_, &cfg, nullptr, &jerr), "create stream " + name);
   jsStreamInfo_Destroy(si);
 }
@@ -204,6 +230,101 @@ std::optional<std::string> NatsClient::js_get_last(const std::string& stream, co
   std::string body(natsMsg_GetData(m), static_cast<std::size_t>(natsMsg_GetDataLength(m)));
   natsMsg_Destroy(m);
   return body;
+}
+
+void NatsClient::js_purge(const std::string& stream, const std::string& subject) {
+  jsOptions o;
+  jsOptions_Init(&o);
+  o.Stream.Purge.Subject = subject.c_str();
+  jsErrCode jerr = static_cast<jsErrCode>(0);
+  nats_check(js_PurgeStream(js_, stream.c_str(), &o, &jerr), "purge " + subject + " from stream " + stream);
+}
+
+kvStore* NatsClient::kv(const std::string& bucket) {
+  for (auto& [name, k] : kvs_)
+    if (name == bucket) return k;
+  kvStore* k = nullptr;
+  nats_check(js_KeyValue(&k, js_, bucket.c_str()), "key-value bucket " + bucket);
+  kvs_.emplace_back(bucket, k);
+  return k;
+}
+
+void NatsClient::kv_ensure(const std::string& bucket, std::int64_t ttl_ms, int history) {
+  kvStore* k = nullptr;
+  if (js_KeyValue(&k, js_, bucket.c_str()) == NATS_OK) {
+    kvs_.emplace_back(bucket, k);
+    return;
+  }
+  kvConfig c;
+  kvConfig_Init(&c);
+  c.Bucket = bucket.c_str();
+  c.History = static_cast<uint8_t>(history);
+  c.TTL = ttl_ms * 1000 * 1000;  // nats.c passes it on as the stream's MaxAge, in ns
+  c.StorageType = js_FileStorage;
+  c.Replicas = replicas_;
+  // Two instances starting at once: the second create may fail; bind then.
+  if (const natsStatus created = js_CreateKeyValue(&k, js_, &c); created != NATS_OK) {
+    const char* why = nats_GetLastError(nullptr);
+    const std::string reason = why ? why : natsStatus_GetText(created);
+    if (js_KeyValue(&k, js_, bucket.c_str()) != NATS_OK) throw nats_error("create key-value bucket " + bucket + ": " + reason);
+  }
+  kvs_.emplace_back(bucket, k);
+}
+
+std::optional<NatsClient::KvEntry> NatsClient::kv_get(const std::string& bucket, const std::string& key) {
+  kvEntry* e = nullptr;
+  const natsStatus s = kvStore_Get(&e, kv(bucket), key.c_str());
+  if (s == NATS_NOT_FOUND) return std::nullopt;
+  nats_check(s, "read " + key + " from bucket " + bucket);
+  KvEntry out{std::string(static_cast<const char*>(kvEntry_Value(e)), static_cast<std::size_t>(kvEntry_ValueLen(e))),
+              kvEntry_Revision(e)};
+  kvEntry_Destroy(e);
+  return out;
+}
+
+std::optional<std::uint64_t> NatsClient::kv_create(const std::string& bucket, const std::string& key, std::string_view value) {
+  std::uint64_t rev = 0;
+  const natsStatus s = kvStore_Create(&rev, kv(bucket), key.c_str(), value.data(), static_cast<int>(value.size()));
+  if (s == NATS_OK) return rev;
+  if (s == NATS_ERR) {  // "wrong last sequence": the key holds a value
+    return std::nullopt;
+  }
+  nats_check(s, "create " + key + " in bucket " + bucket);
+  return std::nullopt;
+}
+
+std::optional<std::uint64_t> NatsClient::kv_update(const std::string& bucket, const std::string& key, std::string_view value,
+                                                   std::uint64_t last) {
+  std::uint64_t rev = 0;
+  const natsStatus s = kvStore_Update(&rev, kv(bucket), key.c_str(), value.data(), static_cast<int>(value.size()), last);
+  if (s == NATS_OK) return rev;
+  if (s == NATS_ERR) {
+    return std::nullopt;
+  }
+  nats_check(s, "update " + key + " in bucket " + bucket);
+  return std::nullopt;
+}
+
+std::uint64_t NatsClient::kv_put(const std::string& bucket, const std::string& key, std::string_view value) {
+  std::uint64_t rev = 0;
+  nats_check(kvStore_Put(&rev, kv(bucket), key.c_str(), value.data(), static_cast<int>(value.size())),
+             "write " + key + " to bucket " + bucket);
+  return rev;
+}
+
+void NatsClient::kv_delete(const std::string& bucket, const std::string& key) {
+  nats_check(kvStore_Delete(kv(bucket), key.c_str()), "delete " + key + " from bucket " + bucket);
+}
+
+std::vector<std::string> NatsClient::kv_keys(const std::string& bucket) {
+  kvKeysList list;
+  const natsStatus s = kvStore_Keys(&list, kv(bucket), nullptr);
+  std::vector<std::string> out;
+  if (s == NATS_NOT_FOUND) return out;
+  nats_check(s, "keys of bucket " + bucket);
+  for (int i = 0; i < list.Count; ++i) out.emplace_back(list.Keys[i]);
+  kvKeysList_Destroy(&list);
+  return out;
 }
 
 std::optional<std::string> NatsClient::js_get(const std::string& stream, std::uint64_t seq) {

@@ -80,6 +80,8 @@ class NatsClient {
 
   void publish(std::string_view subject, std::string_view data, const Headers& headers = {});
   void respond(const Message& request, std::string_view data, const Headers& headers = {});
+  // Publishes with a reply subject: forwards a request so that the answer goes straight back.
+  void publish_request(const std::string& subject, const std::string& reply, std::string_view data);
   // Handler exceptions are caught and logged: a callback never throws into libnats.
   void subscribe(const std::string& subject, Handler handler, const std::string& queue = "");
   void flush();
@@ -91,7 +93,31 @@ class NatsClient {
   struct StreamOptions {
     bool work_queue = false;
     std::int64_t max_age_s = 0;
+    std::int64_t max_msgs_per_subject = 0;  // 0: no limit
   };
+  // Replicas of every stream and bucket this client creates (3 on a 3-node cluster).
+  void set_replicas(int replicas) { replicas_ = replicas; }
+  // Removes the messages of `stream` on `subject` (wildcards allowed).
+  void js_purge(const std::string& stream, const std::string& subject);
+
+  // JetStream key-value buckets. A bucket is created when missing, with `ttl_ms`
+  // (0: entries never expire) and `history` values per key.
+  void kv_ensure(const std::string& bucket, std::int64_t ttl_ms, int history = 1);
+  struct KvEntry {
+    std::string value;
+    std::uint64_t revision = 0;
+  };
+  std::optional<KvEntry> kv_get(const std::string& bucket, const std::string& key);
+  // Only if the key holds nothing (never set, deleted or expired): its new revision,
+  // or nullopt when another value is there.
+  std::optional<std::uint64_t> kv_create(const std::string& bucket, const std::string& key, std::string_view value);
+  // Only if the key is still at revision `last`: its new revision, or nullopt.
+  std::optional<std::uint64_t> kv_update(const std::string& bucket, const std::string& key, std::string_view value,
+                                         std::uint64_t last);
+  std::uint64_t kv_put(const std::string& bucket, const std::string& key, std::string_view value);
+  void kv_delete(const std::string& bucket, const std::string& key);
+  // Keys that hold a value now.
+  std::vector<std::string> kv_keys(const std::string& bucket);
   void ensure_stream(const std::string& name, const std::vector<std::string>& subjects, const StreamOptions& options);
   // Publishes with Nats-Msg-Id (JetStream de-duplicates) without waiting for the ack;
   // js_wait() waits for every outstanding one.
@@ -149,6 +175,9 @@ class NatsClient {
   natsConnection* nc_ = nullptr;
   jsCtx* js_ = nullptr;
   natsSubscription* pull_ = nullptr;
+  kvStore* kv(const std::string& bucket);
+  int replicas_ = 1;
+  std::vector<std::pair<std::string, kvStore*>> kvs_;
   std::vector<std::unique_ptr<Handler>> handlers_;
   std::vector<Subscription> subs_;
 };

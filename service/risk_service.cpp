@@ -24,6 +24,7 @@
 #include "chain/eip712.hpp"
 #include "chain/keccak.hpp"
 #include "chain/secp256k1.hpp"
+#include "core/checksum.hpp"
 #include "core/error.hpp"
 #include "feeds/oracle_tick.hpp"
 #include "feeds/vault_state.hpp"
@@ -37,6 +38,8 @@
 #include "service/epochs.hpp"
 #include "service/metrics.hpp"
 #include "service/nats_client.hpp"
+#include "service/partition_snapshot.hpp"
+#include "service/partitions.hpp"
 #include "service/stress_jobs.hpp"
 #include "service/state_store.hpp"
 
@@ -87,7 +90,8 @@ struct EndpointStats {
 
 class Service {
  public:
-  explicit Service(const ServeConfig& c);
+  Service(const ServeConfig& c, const PartitionRole* role);
+  ~Service();
   int run(std::atomic<bool>& stop);
 
  private:
@@ -111,14 +115,23 @@ class Service {
   json meta() const;
   void maybe_snapshot(bool force);
   void maybe_roll_epoch();
+  // Cluster only (role_ set).
+  std::uint64_t wall_epoch(std::int64_t ms) const { return static_cast<std::uint64_t>(ms / (cfg_.epoch_seconds * 1000)); }
+  void publish_epoch_part(const EpochCapture& c);
+  void offer_nats_snapshot(bool wait);
+  void nats_snapshot_loop();
+  int run_partition_loop(std::atomic<bool>& stop);
+  void engine_pass(std::deque<ApiRequest>& api);
   std::uint64_t last_published_nonce();
   EndpointStats& endpoint(const std::string& name);
 
   ServeConfig cfg_;
+  const PartitionRole* role_;  // set: one partition of a cluster (SPEC §9)
   Methodology methodology_;
   StateStore store_;
   EpochStore epochs_;
-  Metrics metrics_;
+  std::unique_ptr<Metrics> own_metrics_;
+  Metrics& metrics_;
   std::unique_ptr<NatsClient> nats_;
   std::unique_ptr<feeds::TickValidator> validator_;
   std::unique_ptr<chain::Signer> signer_;
@@ -165,12 +178,24 @@ class Service {
   std::deque<ApiRequest> pending_api_;
   std::mutex validator_mu_;
   std::vector<std::unique_ptr<EndpointStats>> endpoints_;
+
+  // Cluster: the partition's state in NATS, written by its own thread.
+  std::mutex snap_mu_;
+  std::condition_variable snap_cv_;
+  std::optional<std::pair<Book, json>> snap_offer_;
+  bool snap_stop_ = false, snap_busy_ = false;
+  std::thread snap_thread_;
+  Clock::time_point last_nats_snapshot_{};
+  std::uint64_t nats_snapshot_seq_ = 0, nats_snapshot_alerts_ = 0, alerts_total_ = 0;
+  bool first_evaluation_ = true;
+  Clock::time_point started_at_ = Clock::now();
 };
 
-Service::Service(const ServeConfig& c)
-    : cfg_(c), methodology_(c.config_file.empty() ? default_methodology() : io::load_methodology(c.config_file)),
+Service::Service(const ServeConfig& c, const PartitionRole* role)
+    : cfg_(c), role_(role), methodology_(c.config_file.empty() ? default_methodology() : io::load_methodology(c.config_file)),
       store_(c.state_dir, c.fresh_state, [this](const std::string& m) { log("%s", m.c_str()); }), epochs_(c.state_dir),
-      metrics_(c.metrics_port, c.metrics_bind) {
+      own_metrics_(role ? nullptr : std::make_unique<Metrics>(c.metrics_port, c.metrics_bind)),
+      metrics_(role ? *role->metrics : *own_metrics_) {
   feeds::TickValidatorConfig vc;
   for (const auto& s : c.oracle_signers) vc.signers.insert(chain::address_from_hex(s));
   if (vc.signers.empty()) throw input_error("--oracle-signers: at least one oracle address is required");
@@ -186,11 +211,23 @@ Service::Service(const ServeConfig& c)
   started_ = rfc3339_now();
 }
 
+Service::~Service() {
+  {
+    std::lock_guard<std::mutex> lock(snap_mu_);
+    snap_stop_ = true;
+  }
+  snap_cv_.notify_all();
+  if (snap_thread_.joinable()) snap_thread_.join();
+}
+
 void Service::log(const char* fmt, ...) const {
   if (cfg_.quiet) return;
   std::va_list args;
   va_start(args, fmt);
-  std::fprintf(stderr, "[vaultrisk serve] ");
+  if (role_)
+    std::fprintf(stderr, "[vaultrisk serve %s p%u] ", cfg_.instance.c_str(), role_->partition);
+  else
+    std::fprintf(stderr, "[vaultrisk serve] ");
   std::vfprintf(stderr, fmt, args);
   std::fputc('\n', stderr);
   va_end(args);
@@ -206,7 +243,7 @@ json Service::meta() const {
   for (const auto& [a, d] : intent_deadline_) intents[std::to_string(a)] = d;
   json epoch_intents = json::array();
   for (const auto& d : epoch_intents_) epoch_intents.push_back(chain::to_hex(d));
-  return {{"vault_seq", vault_seq_}, {"epoch", epoch_}, {"epoch_started_ms", epoch_started_ms_},
+  return {{"vault_seq", vault_seq_}, {"epoch", epoch_}, {"epoch_started_ms", epoch_started_ms_}, {"instance", cfg_.instance},
           {"next_nonce", nonce_ceiling_},  // every nonce below it may have been used
           {"epoch_intents", epoch_intents},
           {"ticks", ticks}, {"statuses", statuses}, {"intents", intents},
@@ -253,8 +290,18 @@ void Service::recover() {
   Book book;
   json m;
   const bool had_snapshot = store_.has_snapshot();
+  bool restored = had_snapshot;
   if (had_snapshot) {
     store_.load_snapshot(book, m);
+  } else if (role_) {
+    // A partition taken over: its state from NATS alone (SPEC §9), never from disk.
+    if (const auto blob = get_partition_snapshot(*nats_, role_->partition)) {
+      decode_partition_snapshot(*blob, book, m, std::string(kSnapshotStream) + " partition " + std::to_string(role_->partition));
+      restored = true;
+      log("partition state from NATS: %zu bytes, written by %s", blob->size(), m.value("instance", std::string("?")).c_str());
+    }
+  }
+  if (restored) {
     nonce_floor_ = std::max<std::uint64_t>(nonce_floor_, m.value("next_nonce", 0ull));
     vault_ = feeds::VaultState(std::move(book));
     vault_seq_ = m.value("vault_seq", 0ull);
@@ -273,7 +320,9 @@ void Service::recover() {
     log("restored snapshot: %zu accounts, %zu positions, vault seq %llu, epoch %llu", vault_.book().account_count(),
         vault_.book().position_count(), static_cast<unsigned long long>(vault_seq_), static_cast<unsigned long long>(epoch_));
   } else if (!cfg_.book_dir.empty()) {
-    vault_ = feeds::VaultState(io::load_book(cfg_.book_dir));
+    Book initial = io::load_book(cfg_.book_dir);
+    // A cluster's first start: each partition keeps its own accounts of the seed book.
+    vault_ = feeds::VaultState(role_ ? partition_book(initial, role_->partition, role_->partitions) : std::move(initial));
     log("initial book %s: %zu instruments, %zu accounts, %zu positions", cfg_.book_dir.c_str(),
         vault_.book().instrument_count(), vault_.book().account_count(), vault_.book().position_count());
   }
@@ -283,6 +332,18 @@ void Service::recover() {
     ++replayed;
   });
   if (replayed) log("replayed %zu write-ahead records", replayed);
+  if (role_) {
+    // Nonces come from the instance's signer (cluster NonceSource); epochs are the
+    // cluster's, numbered by the wall clock so that every partition agrees.
+    const std::int64_t now = now_ms();
+    const std::uint64_t e = wall_epoch(now);
+    if (epoch_ != e) epoch_intents_.clear();
+    epoch_ = e;
+    epoch_started_ms_ = static_cast<std::int64_t>(e) * cfg_.epoch_seconds * 1000;
+    nats_snapshot_seq_ = vault_seq_;
+    if (!had_snapshot) store_.snapshot(vault_.book(), meta());
+    return;
+  }
   // Everything below the high-water mark may have been used before a crash: start at it.
   // The mark is the largest of every durable record of it, so that a damaged nonce
   // file alone can never make a nonce repeat.
@@ -424,11 +485,34 @@ void Service::process_vault_batch() {
   }
   if (batch.empty()) return;
   std::vector<const JsMessage*> to_ack, to_term;
+  bool skipped = false;  // events of other partitions passed over (cluster)
   for (const JsMessage& jm : batch) {
     const Message m = jm.view();
     if (jm.stream_seq && jm.stream_seq <= vault_seq_) {  // applied before a restart: just ack
       to_ack.push_back(&jm);
       continue;
+    }
+    if (role_) {
+      // Every partition reads the whole stream in order (listings are for all of them,
+      // and must come before the trades that use them); each applies its own accounts.
+      const SubjectPartition sp = subject_partition(m.subject(), role_->partitions);
+      const bool mine = sp.bad ? role_->partition == 0 : !sp.partition || *sp.partition == role_->partition;
+      if (!mine) {
+        to_ack.push_back(&jm);
+        vault_seq_ = std::max(vault_seq_, jm.stream_seq);
+        skipped = true;
+        continue;
+      }
+      if (sp.bad) {  // rejected once, by partition 0
+        metrics_.vault_event("rejected");
+        reject("vault", "invalid_event", m.subject(),
+               "subject: the account token must be canonical decimal and its partition token must be partition(" +
+                   std::to_string(role_->partitions) + ", account)");
+        store_.append({{"t", "seq"}, {"seq", jm.stream_seq}});
+        to_term.push_back(&jm);
+        vault_seq_ = std::max(vault_seq_, jm.stream_seq);
+        continue;
+      }
     }
     // Each event is applied whole or not at all, and every event is acked or termed:
     // none is left for a redelivery that vault_seq_ would then skip.
@@ -468,6 +552,7 @@ void Service::process_vault_batch() {
     }
     vault_seq_ = std::max(vault_seq_, jm.stream_seq);
   }
+  if (skipped) store_.append({{"t", "seq"}, {"seq", vault_seq_}});
   store_.sync();  // durable before acknowledging
   for (const JsMessage* m : to_ack) nats_->ack(*m);
   for (const JsMessage* m : to_term) nats_->term(*m);
@@ -565,7 +650,7 @@ void Service::emit_intent(std::int32_t a) {
   const std::uint64_t account = book.account_id[a];
   chain::LiquidationIntent in;
   in.account = account;
-  in.nonce = next_nonce_;
+  in.nonce = role_ ? role_->nonces->next() : next_nonce_;
   in.deadline = static_cast<std::uint64_t>(now_ms() / 1000 + cfg_.intent_ttl_s);
   in.epoch = epoch_;
   in.equity = r.equity;
@@ -574,11 +659,13 @@ void Service::emit_intent(std::int32_t a) {
   // The nonce is reserved durably before the intent exists anywhere else, in blocks
   // so that a burst of intents costs one fsync: after kill -9 the unused rest of a
   // block is skipped, never reused.
-  if (next_nonce_ >= nonce_ceiling_) {
-    nonce_ceiling_ = next_nonce_ + 1024;
-    store_.store_nonce(nonce_ceiling_);
+  if (!role_) {
+    if (next_nonce_ >= nonce_ceiling_) {
+      nonce_ceiling_ = next_nonce_ + 1024;
+      store_.store_nonce(nonce_ceiling_);
+    }
+    ++next_nonce_;
   }
-  ++next_nonce_;
   const chain::Hash32 digest = chain::typed_data_digest(domain_, in);
   const chain::Signature sig = signer_->sign(digest);
   json body = {{"intent",
@@ -670,10 +757,19 @@ void Service::evaluate(bool full, std::optional<Clock::time_point> tick_time) {
   }
   if (!due.empty()) nats_->js_wait(30000);  // every intent stored by JetStream before we go on
   store_.sync();
-  metrics_.accounts("healthy", static_cast<double>(count[0]));
-  metrics_.accounts("margin_call", static_cast<double>(count[1]));
-  metrics_.accounts("liquidatable", static_cast<double>(count[2]));
-  metrics_.accounts("error", static_cast<double>(count[3]));
+  if (role_) {
+    const char* names[4] = {"healthy", "margin_call", "liquidatable", "error"};
+    for (int s = 0; s < 4; ++s) metrics_.accounts(names[s], static_cast<double>(count[s]), role_->partition);
+    if (first_evaluation_ && role_->ready)
+      role_->ready(std::chrono::duration<double>(Clock::now() - started_at_).count(), alerts);
+    first_evaluation_ = false;
+  } else {
+    metrics_.accounts("healthy", static_cast<double>(count[0]));
+    metrics_.accounts("margin_call", static_cast<double>(count[1]));
+    metrics_.accounts("liquidatable", static_cast<double>(count[2]));
+    metrics_.accounts("error", static_cast<double>(count[3]));
+  }
+  alerts_total_ += alerts;
   if (count[3]) log("%zu accounts quarantined (status error: a value is not finite)", count[3]);
   if (alerts || full)
     log("%s revaluation: %zu healthy, %zu margin_call, %zu liquidatable; %zu alerts, %zu intents",
@@ -681,6 +777,7 @@ void Service::evaluate(bool full, std::optional<Clock::time_point> tick_time) {
 }
 
 void Service::maybe_snapshot(bool force) {
+  if (role_) offer_nats_snapshot(force);
   if (force) {
     store_.snapshot(vault_.book(), meta());
     return;
@@ -690,9 +787,88 @@ void Service::maybe_snapshot(bool force) {
   if (store_.snapshot_async(vault_.book(), meta())) last_snapshot_ = Clock::now();
 }
 
+void Service::offer_nats_snapshot(bool wait) {
+  if (!wait) {
+    if (Clock::now() - last_nats_snapshot_ < std::chrono::milliseconds(cfg_.snapshot_ms)) return;
+    if (vault_seq_ == nats_snapshot_seq_ && alerts_total_ == nats_snapshot_alerts_) return;  // nothing new to keep
+  }
+  // Once the lease may have passed, the new owner's state is the newer one: leave it be.
+  if (!role_->owned()) return;
+  if (wait) {  // the last one, when the partition is handed over or the instance stops
+    std::unique_lock<std::mutex> lock(snap_mu_);
+    snap_cv_.wait(lock, [&] { return !snap_busy_ && !snap_offer_; });
+    lock.unlock();
+    const std::size_t n = put_partition_snapshot(*nats_, role_->partition, encode_partition_snapshot(vault_.book(), meta()),
+                                                 vault_seq_, cfg_.instance);
+    metrics_.snapshot_published(static_cast<double>(n));
+    log("partition state stored in NATS for the next owner: %zu bytes, vault seq %llu", n,
+        static_cast<unsigned long long>(vault_seq_));
+    return;
+  }
+  {
+    std::lock_guard<std::mutex> lock(snap_mu_);
+    if (snap_busy_ || snap_offer_) return;  // the previous one is still being written
+    snap_offer_.emplace(vault_.book(), meta());  // a copy: written off the engine thread
+  }
+  snap_cv_.notify_all();
+  last_nats_snapshot_ = Clock::now();
+  nats_snapshot_seq_ = vault_seq_;
+  nats_snapshot_alerts_ = alerts_total_;
+}
+
+void Service::nats_snapshot_loop() {
+  for (;;) {
+    std::pair<Book, json> job;
+    {
+      std::unique_lock<std::mutex> lock(snap_mu_);
+      snap_cv_.wait(lock, [&] { return snap_stop_ || snap_offer_; });
+      if (!snap_offer_) return;
+      job = std::move(*snap_offer_);
+      snap_offer_.reset();
+      snap_busy_ = true;
+    }
+    try {
+      const std::size_t n = put_partition_snapshot(*nats_, role_->partition, encode_partition_snapshot(job.first, job.second),
+                                                   job.second.value("vault_seq", 0ull), cfg_.instance);
+      metrics_.snapshot_published(static_cast<double>(n));
+    } catch (const std::exception& e) {
+      metrics_.failure("partition_snapshot");
+      log("partition snapshot to NATS failed (the next one retries): %s", e.what());
+    }
+    {
+      std::lock_guard<std::mutex> lock(snap_mu_);
+      snap_busy_ = false;
+    }
+    snap_cv_.notify_all();
+  }
+}
+
+// The partition's share of a cluster epoch (SPEC §9): its accounts' leaf values and
+// its intents, on EPOCH_PARTS, for the anchorer to join into one state root.
+void Service::publish_epoch_part(const EpochCapture& c) {
+  const std::string base = "vaultrisk.part." + std::to_string(c.epoch) + ".p" + std::to_string(role_->partition);
+  const std::size_t n = c.account.size(), chunks = (n + kLeavesPerChunk - 1) / kLeavesPerChunk;
+  for (std::size_t k = 0; k < chunks; ++k) {
+    const std::size_t lo = k * kLeavesPerChunk, hi = std::min(n, lo + kLeavesPerChunk);
+    auto slice = [&](const auto& v) { return json(std::vector<std::decay_t<decltype(v[0])>>(v.begin() + lo, v.begin() + hi)); };
+    const std::string body = json({{"epoch", c.epoch}, {"partition", role_->partition}, {"chunk", k},
+                                   {"account", slice(c.account)}, {"equity", slice(c.equity)}, {"mm", slice(c.mm)},
+                                   {"im", slice(c.im)}, {"status", slice(c.status)}})
+                                 .dump();
+    nats_->js_publish_async(base + ".c" + std::to_string(k), body, base + ".c" + std::to_string(k) + "." + checksum_hex(body));
+  }
+  nats_->js_wait(30000);
+  json intents = json::array();
+  for (const auto& d : c.intents) intents.push_back(chain::to_hex(d));
+  const std::string done = json({{"epoch", c.epoch}, {"partition", role_->partition}, {"chunks", chunks}, {"accounts", n},
+                                 {"intents", intents}, {"instance", cfg_.instance}, {"closed_ms", c.closed_ms}})
+                               .dump();
+  nats_->js_publish(base + ".done", done, base + ".done." + checksum_hex(done));
+}
+
 void Service::maybe_roll_epoch() {
   const std::int64_t now = now_ms();
-  if (now - epoch_started_ms_ < cfg_.epoch_seconds * 1000) return;
+  if (role_ ? wall_epoch(now) <= epoch_ : now - epoch_started_ms_ < cfg_.epoch_seconds * 1000) return;
   if (!engine_ || need_full_) {
     // Anchoring a state nobody valued would attest to nothing: the epoch stays open.
     if (!epoch_waiting_logged_) log("epoch %llu stays open until the book can be valued", static_cast<unsigned long long>(epoch_));
@@ -714,6 +890,16 @@ void Service::maybe_roll_epoch() {
   c.im = std::move(t.im);
   c.status = std::move(t.status);
   c.intents = epoch_intents_;  // a copy: if the write fails, the epoch stays open with its intents
+  if (role_) {
+    publish_epoch_part(c);
+    epoch_ = wall_epoch(now);
+    epoch_started_ms_ = static_cast<std::int64_t>(epoch_) * cfg_.epoch_seconds * 1000;
+    epoch_intents_.clear();
+    store_.append({{"t", "epoch"}, {"epoch", epoch_}, {"started_ms", epoch_started_ms_}});
+    store_.sync();
+    metrics_.epoch(static_cast<double>(epoch_));
+    return;
+  }
   epochs_.write_capture(c);
   ++epoch_;
   epoch_started_ms_ = now;
@@ -888,7 +1074,10 @@ void Service::setup_micro() {
 
 int Service::run(std::atomic<bool>& stop) {
   // NATS first: recovery reads the last published intent for the nonce high-water mark.
-  nats_ = std::make_unique<NatsClient>(cfg_.nats_url, "vaultrisk", cfg_.nats_security);
+  const std::string pk = role_ ? std::to_string(role_->partition) : std::string();
+  nats_ = std::make_unique<NatsClient>(cfg_.nats_url, role_ ? "vaultrisk-" + cfg_.instance + "-p" + pk : "vaultrisk",
+                                       cfg_.nats_security);
+  nats_->set_replicas(cfg_.replicas);
   // VAULT has no age limit: recovery replays it from the snapshot's sequence, so
   // its retention is the vault indexer's decision, not ours. The streams we publish
   // to age out (--epochs-max-age-days, --intents-max-age-days). These apply when
@@ -898,6 +1087,25 @@ int Service::run(std::atomic<bool>& stop) {
   nats_->ensure_stream("INTENTS", {"sequencer.intent.liquidation"},
                        {false, static_cast<std::int64_t>(cfg_.intents_max_age_days) * kDay});
   nats_->ensure_stream(kEpochStream, {"vaultrisk.epoch.>"}, {false, static_cast<std::int64_t>(cfg_.epochs_max_age_days) * kDay});
+  if (role_) {
+    nats_->ensure_stream(kSnapshotStream, {"vaultrisk.snap.>"}, {false, 0, 1});
+    nats_->ensure_stream(kEpochPartsStream, {"vaultrisk.part.>"}, {false, kDay});
+    // Queries routed here from the moment the lease is ours: they wait in the queue
+    // while the partition is rebuilt, and are answered by the first engine pass.
+    const std::string internal = "vaultrisk.internal.account.p" + std::to_string(role_->partition);
+    auto st = std::make_unique<EndpointStats>();
+    st->name = "account";
+    st->subject = internal;
+    endpoints_.push_back(std::move(st));
+    nats_->subscribe(internal, [this](const Message& m) {
+      if (!m.reply()) return;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        pending_api_.push_back(ApiRequest{"account", m.reply(), std::string(m.data())});
+      }
+      cv_.notify_one();
+    });
+  }
   recover();
   if (!cfg_.market_file.empty()) {
     const Market initial = io::load_market(cfg_.market_file);
@@ -910,6 +1118,7 @@ int Service::run(std::atomic<bool>& stop) {
         market_body_[u] = io::market_to_json(one);
       }
   }
+  if (role_) return run_partition_loop(stop);
   AnchorSettings as;
   as.rpc_url = cfg_.rpc_url;
   as.contract = domain_.verifying_contract;
@@ -950,13 +1159,76 @@ int Service::run(std::atomic<bool>& stop) {
 
   while (!stop) {
     std::deque<ApiRequest> api;
+    engine_pass(api);
+  }
+  vault_thread.join();
+  anchorer_->stop();
+  maybe_snapshot(true);
+  log("stopped cleanly");
+  return 0;
+}
+
+// The rest of run() for one partition of a cluster: no anchorer, no micro service of
+// its own (the instance routes risk.api.account here), and it stops at once when the
+// lease may have passed to another instance.
+int Service::run_partition_loop(std::atomic<bool>& stop) {
+  const std::string pk = std::to_string(role_->partition);
+  nats_->pull_subscribe("VAULT", "vault.event.>", "vaultrisk-p" + pk, vault_seq_ + 1);
+  log("vault events from stream sequence %llu", static_cast<unsigned long long>(vault_seq_ + 1));
+  snap_thread_ = std::thread([this] { nats_snapshot_loop(); });
+  // Catch up with VAULT before the first evaluation and the first answer: the state
+  // from NATS is as of its snapshot, and alerting from it would report statuses the
+  // events since have already changed.
+  std::size_t caught_up = 0;
+  for (;;) {
+    auto msgs = nats_->fetch(1024, 200);
+    if (msgs.empty()) break;
+    const bool last = msgs.back().pending == 0;
+    caught_up += msgs.size();
     {
-      std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait_for(lock, std::chrono::milliseconds(50), [&] {
-        return stop || !pending_ticks_.empty() || !pending_events_.empty() || !pending_api_.empty();
-      });
-      api.swap(pending_api_);
+      std::lock_guard<std::mutex> lock(mu_);
+      for (auto& m : msgs) pending_events_.push_back(m);
     }
+    process_vault_batch();
+    if (last) break;
+  }
+  if (caught_up) log("caught up with %zu vault events since the partition's snapshot", caught_up);
+  need_full_ = false;
+  guarded("revaluation", [&] {
+    rebuild_engine();
+    evaluate(true, std::nullopt);
+  });
+  nats_->subscribe("oracle.tick.>", [this](const Message& m) { on_tick(m); });
+  nats_->flush();
+  std::atomic<bool> vault_stop{false};
+  std::thread vault_thread([&] { vault_loop(vault_stop); });
+  log("owner of partition %u of %u: %zu accounts", role_->partition, role_->partitions, vault_.book().account_count());
+  bool lost = false;
+  while (!stop) {
+    if (!role_->owned()) {
+      lost = true;
+      log("the lease of partition %u may have passed to another instance: stopping at once", role_->partition);
+      break;
+    }
+    std::deque<ApiRequest> api;
+    engine_pass(api);
+  }
+  vault_stop = true;
+  vault_thread.join();
+  if (!lost) guarded("snapshot", [&] { maybe_snapshot(true); });
+  log("partition %u released", role_->partition);
+  return 0;
+}
+
+void Service::engine_pass(std::deque<ApiRequest>& api) {
+  {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait_for(lock, std::chrono::milliseconds(50), [&] {
+      return !pending_ticks_.empty() || !pending_events_.empty() || !pending_api_.empty();
+    });
+    api.swap(pending_api_);
+  }
+  {
     guarded("vault events", [&] { process_vault_batch(); });
     guarded("ticks", [&] { process_ticks(); });
     guarded("revaluation", [&] {
@@ -978,17 +1250,17 @@ int Service::run(std::atomic<bool>& stop) {
     guarded("epoch close", [&] { maybe_roll_epoch(); });
     guarded("snapshot", [&] { maybe_snapshot(false); });
   }
-  vault_thread.join();
-  anchorer_->stop();
-  maybe_snapshot(true);
-  log("stopped cleanly");
-  return 0;
 }
 
 }  // namespace
 
 int run_service(const ServeConfig& config, std::atomic<bool>& stop) {
-  Service s(config);
+  Service s(config, nullptr);
+  return s.run(stop);
+}
+
+int run_partition(const ServeConfig& config, const PartitionRole& role, std::atomic<bool>& stop) {
+  Service s(config, &role);
   return s.run(stop);
 }
 

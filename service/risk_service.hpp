@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -42,7 +43,36 @@ struct ServeConfig {
   std::uint64_t epochs_max_age_days = 30;
   std::uint64_t intents_max_age_days = 30;
   bool quiet = false;
+
+  // Cluster (SPEC §9; service/cluster.cpp). partitions == 0: a single instance,
+  // exactly as without these fields.
+  std::uint32_t partitions = 0;
+  std::string instance;         // this instance's name (unique in the cluster)
+  int lease_ms = 2000;          // an owner that stops renewing loses its partitions after this
+  int snapshot_ms = 2000;       // a partition's state goes to NATS at most this often
+  int replicas = 1;             // of every stream and bucket the service creates (3 on a 3-node cluster)
 };
+
+class Metrics;
+
+// Intent nonces of one signer, shared by the partitions an instance owns.
+class NonceSource {
+ public:
+  virtual ~NonceSource() = default;
+  virtual std::uint64_t next() = 0;  // strictly increasing, never repeated
+};
+
+// What makes a Service one partition's worker inside a cluster instance.
+struct PartitionRole {
+  std::uint32_t partition = 0, partitions = 1;
+  Metrics* metrics = nullptr;    // the instance's
+  NonceSource* nonces = nullptr;  // the instance signer's
+  std::function<bool()> owned;    // false once the lease may have passed to another instance
+  std::function<void(double seconds, std::uint64_t alerts)> ready;  // the first evaluation after start
+};
+
+// One partition's worker, until `stop` or until the lease is lost; returns the exit code.
+int run_partition(const ServeConfig& config, const PartitionRole& role, std::atomic<bool>& stop);
 
 // Runs until `stop` becomes true; returns the process exit code.
 int run_service(const ServeConfig& config, std::atomic<bool>& stop);

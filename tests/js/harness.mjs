@@ -1,8 +1,8 @@
 // Test harness: a real nats-server (JetStream) on a free loopback port, vaultrisk
 // serve processes, and ethers-signed oracle ticks. Everything stops at the end.
 import { spawn } from "node:child_process";
-import { connect as tcpConnect } from "node:net";
-import { mkdtempSync, writeFileSync, rmSync, readFileSync } from "node:fs";
+import { connect as tcpConnect, createServer } from "node:net";
+import { copyFileSync, mkdtempSync, writeFileSync, rmSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
@@ -60,6 +60,45 @@ export async function startNats(dir, { maxPayload } = {}) {
   const m = await waitFor(proc.stderr, /Listening for client connections on [\d.]+:(\d+)/, 10000, "nats-server");
   const url = `nats://127.0.0.1:${m[1]}`;
   return { proc, url, stop: () => proc.kill("SIGKILL") };
+}
+
+// Free loopback ports, found by binding port 0 (several at once, so all differ).
+export async function freePorts(n) {
+  const servers = await Promise.all(Array.from({ length: n }, () => new Promise((resolve) => {
+    const srv = createServer();
+    srv.listen(0, "127.0.0.1", () => resolve(srv));
+  })));
+  const ports = servers.map((s) => s.address().port);
+  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
+  return ports;
+}
+
+export const REPO = join(dirname(new URL(import.meta.url).pathname), "..", "..");
+
+// A JetStream cluster of `n` real nats-servers on loopback, routed to each other,
+// with the shipped partition mapping (deploy/nats/partitions.conf) and, optionally,
+// extra configuration text (users and permissions). Resolves once JetStream has a
+// metadata leader. `url` lists every node, as clients are given it.
+export async function startNatsCluster(dir, n = 3, { extra = "" } = {}) {
+  copyFileSync(join(REPO, "deploy", "nats", "partitions.conf"), join(dir, "partitions.conf"));
+  const ports = await freePorts(2 * n);
+  const client = ports.slice(0, n), route = ports.slice(n);
+  const routes = route.map((p) => `nats-route://127.0.0.1:${p}`).join(", ");
+  const nodes = [];
+  for (let i = 0; i < n; i++) {
+    const conf = join(dir, `node${i}.conf`);
+    writeFileSync(conf, `listen: 127.0.0.1:${client[i]}\nserver_name: n${i}\n` +
+      `jetstream { store_dir: "${join(dir, `js${i}`)}" }\n` +
+      `cluster { name: vaultrisk, listen: 127.0.0.1:${route[i]}, routes: [${routes}] }\n` +
+      `include ./partitions.conf\n${extra}\n`);
+    const proc = spawn("nats-server", ["-c", conf], { stdio: ["ignore", "pipe", "pipe"] });
+    let log = "";
+    proc.stderr.on("data", (d) => { log += d.toString(); });
+    nodes.push({ proc, url: `nats://127.0.0.1:${client[i]}`, log: () => log, kill9: () => proc.kill("SIGKILL") });
+  }
+  await waitUntil(() => nodes.some((x) => /JetStream cluster new metadata leader|Self is new JetStream cluster metadata leader/.test(x.log())),
+    30000, "a JetStream metadata leader");
+  return { nodes, url: nodes.map((x) => x.url).join(","), stop: () => nodes.forEach((x) => x.proc.kill("SIGKILL")) };
 }
 
 // anvil from npm (@foundry-rs/anvil, pinned in package-lock.json): the platform
@@ -122,7 +161,8 @@ export async function startServe({ url, dir, book, market, extra = [] }) {
   const exited = new Promise((_, reject) => proc.once("close", (code) => reject(new Error(`vaultrisk serve exited (${code}): ${log}`))));
   await Promise.race([waitFor(proc.stdout, /ready/, 30000, "vaultrisk serve"), exited]);
   const metricsPort = (log.match(/metrics http:\/\/127\.0\.0\.1:(\d+)/) || [])[1];
-  return { proc, log: () => log, metricsPort, kill9: () => proc.kill("SIGKILL"),
+  const metrics = async () => (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+  return { proc, log: () => log, metricsPort, metrics, kill9: () => proc.kill("SIGKILL"),
     stop: () => new Promise((r) => { proc.once("exit", r); proc.kill("SIGTERM"); }) };
 }
 
@@ -172,8 +212,8 @@ export async function request(nc, subject, body = {}) {
   return { data: JSON.parse(new TextDecoder().decode(m.data)), headers: m.headers };
 }
 
-export async function natsConnect(url) {
-  return connect({ servers: url });
+export async function natsConnect(url, opts = {}) {
+  return connect({ servers: url.split(","), ...opts });
 }
 
 export function cleanup(dir) {

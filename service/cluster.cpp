@@ -125,8 +125,12 @@ class Instance {
   std::unique_ptr<Leader> leader_;
   std::int64_t last_release_ms_ = 0;
   std::atomic<std::uint64_t> api_requests_{0};
-  std::mutex mu_;  // workers_ and leader_, for health()
+  std::mutex mu_;  // workers_, leader_ and the view below, for the NATS callbacks
   std::string id_;
+  // The cluster as the last heartbeat round saw it (no NATS I/O in callbacks):
+  // partition -> owner, from each live instance's heartbeat (the newest wins).
+  std::map<std::uint32_t, std::string> owners_;
+  std::vector<std::string> live_;
 };
 
 Instance::Instance(const ServeConfig& c) : cfg_(c), metrics_(c.metrics_port, c.metrics_bind) {
@@ -227,12 +231,37 @@ void Instance::stop_worker(std::uint32_t k, bool hand_back) {
 
 void Instance::balance() {
   const std::int64_t now = steady_ms();
-  // Heartbeat: the live instances are the keys instance.* that have not expired.
-  nats_->kv_put(kLeaseBucket, "instance." + cfg_.instance, json({{"time_ms", wall_ms()}, {"signer", chain::to_hex(signer_)}}).dump());
   std::vector<std::uint32_t> owned;
   {
     std::lock_guard<std::mutex> lock(mu_);
     for (auto& [k, w] : workers_) owned.push_back(k);
+  }
+  // Heartbeat: the live instances are the keys instance.* that have not expired; each
+  // says what it owns, which is how the others route queries and report health.
+  nats_->kv_put(kLeaseBucket, "instance." + cfg_.instance,
+                json({{"time_ms", wall_ms()}, {"signer", chain::to_hex(signer_)}, {"owned", owned}}).dump());
+  {
+    std::vector<std::pair<std::int64_t, std::pair<std::string, std::vector<std::uint32_t>>>> beats;
+    for (const auto& key : nats_->kv_keys(kLeaseBucket)) {
+      if (key.rfind("instance.", 0) != 0) continue;
+      const auto e = nats_->kv_get(kLeaseBucket, key);
+      if (!e || e->value.empty()) continue;
+      try {
+        const json j = json::parse(e->value);
+        beats.push_back({j.value("time_ms", 0ll), {key.substr(9), j.value("owned", std::vector<std::uint32_t>{})}});
+      } catch (const std::exception&) {
+      }
+    }
+    std::sort(beats.begin(), beats.end());
+    std::map<std::uint32_t, std::string> owners;
+    std::vector<std::string> live;
+    for (const auto& [t, b] : beats) {
+      live.push_back(b.first);
+      for (std::uint32_t k : b.second) owners[k] = b.first;
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    owners_ = std::move(owners);
+    live_ = std::move(live);
   }
   // Renew, and notice workers that ended on their own.
   for (std::uint32_t k : owned) {
@@ -263,10 +292,11 @@ void Instance::balance() {
       stop_worker(k, false);
     }
   }
-  std::size_t live = 0;
-  for (const auto& key : nats_->kv_keys(kLeaseBucket))
-    if (key.rfind("instance.", 0) == 0) ++live;
-  live = std::max<std::size_t>(live, 1);
+  std::size_t live;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    live = std::max<std::size_t>(live_.size(), 1);
+  }
   const std::size_t fair = (cfg_.partitions + live - 1) / live;
   std::size_t mine;
   {
@@ -455,20 +485,21 @@ void Instance::collect(Leader& l) {
 }
 
 json Instance::health() {
-  json owned = json::array();
+  json owned = json::array(), owners = json::object();
   bool anchorer = false;
+  std::vector<std::string> live;
   {
     std::lock_guard<std::mutex> lock(mu_);
     for (const auto& [k, w] : workers_) owned.push_back(k);
     anchorer = leader_ != nullptr;
-  }
-  json owners = json::object();
-  for (std::uint32_t k = 0; k < cfg_.partitions; ++k) {
-    const auto e = nats_->kv_get(kLeaseBucket, lease_key(k));
-    owners[std::to_string(k)] = e && !e->value.empty() ? json(e->value) : json(nullptr);
+    for (std::uint32_t k = 0; k < cfg_.partitions; ++k) {
+      const auto it = owners_.find(k);
+      owners[std::to_string(k)] = it == owners_.end() ? json(nullptr) : json(it->second);
+    }
+    live = live_;
   }
   return {{"status", "ok"}, {"instance", cfg_.instance}, {"partitions", cfg_.partitions}, {"owned", owned},
-          {"owners", owners}, {"anchorer", anchorer}, {"signer", chain::to_hex(signer_)}};
+          {"owners", owners}, {"instances", live}, {"anchorer", anchorer}, {"signer", chain::to_hex(signer_)}};
 }
 
 void Instance::setup_api() {
@@ -491,8 +522,12 @@ void Instance::setup_api() {
           return error_reply(m, 400, e.what());
         }
         const std::uint32_t k = partition_of(id, cfg_.partitions);
-        const auto owner = nats_->kv_get(kLeaseBucket, lease_key(k));
-        if (!owner || owner->value.empty())
+        bool owned;
+        {
+          std::lock_guard<std::mutex> lock(mu_);
+          owned = owners_.count(k) > 0;
+        }
+        if (!owned)
           return error_reply(m, 503, "partition " + std::to_string(k) + " has no owner right now (a takeover is under way): retry");
         nats_->publish_request("vaultrisk.internal.account.p" + std::to_string(k), m.reply(), m.data());
       },

@@ -60,9 +60,13 @@ describe("a cluster of two instances over a 3-node NATS JetStream cluster", () =
     extra: [...args(), "--instance", "a"] });
   const startB = () => startServe({ url: nats.url, dir: join(dir, "b"), book, market: join(book, "market.json"),
     extra: [...args(), "--instance", "b", "--signing-key", join(dir, "b.key")] });
-  const health = async () => (await request(nc, "risk.api.health")).data;
-  const account = async (id) => (await request(nc, "risk.api.account", { account: id })).data;
-  const owned = (h, name) => Object.entries(h.owners).filter(([, o]) => o === name).map(([k]) => Number(k));
+  const named = (what, p) => p.catch((e) => { throw new Error(`${what}: ${e.message} (t=${Date.now()})`); });
+  const health = async () => (await named("health", request(nc, "risk.api.health"))).data;
+  const account = async (id) => (await named(`account ${id}`, request(nc, "risk.api.account", { account: id }))).data;
+  // A request sent just as an instance dies can go to its last subscription and be
+  // lost (clients retry): while waiting for a takeover, such a loss is "not yet".
+  const healthOrNull = () => health().catch(() => null);
+  const owned = (h, name) => !h ? [] : Object.entries(h.owners).filter(([, o]) => o === name).map(([k]) => Number(k));
   async function tick(spot) {
     await publishTick(nc, "BTC", await signedTick("BTC", ++seq, spot));
   }
@@ -182,7 +186,7 @@ describe("a cluster of two instances over a 3-node NATS JetStream cluster", () =
     await waitUntil(async () => (await account(victim)).equity === e0 + 1000, 10000, "deposit applied by a");
     const killed = Date.now();
     a.kill9();
-    await waitUntil(async () => owned(await health(), "b").length === P, 30000, "b owns every partition");
+    await waitUntil(async () => owned(await healthOrNull(), "b").length === P, 30000, "b owns every partition");
     figures.takeover_all_partitions_ms = Date.now() - killed;
     assert.equal((await account(victim)).equity, e0 + 1000, "the takeover rebuilt the deposit");
     const n = alerts.out.length;

@@ -504,6 +504,11 @@ void Service::process_vault_batch() {
         continue;
       }
       if (sp.bad) {  // rejected once, by partition 0
+        static std::atomic<bool> told{false};
+        if (!told.exchange(true))
+          log("vault event %s: its partition token is not partition(%u, account): does the nats-server mapping "
+              "(deploy/nats/partitions.conf) use the same P as --partitions? (rejected; said once)",
+              std::string(m.subject()).c_str(), role_->partitions);
         metrics_.vault_event("rejected");
         reject("vault", "invalid_event", m.subject(),
                "subject: the account token must be canonical decimal and its partition token must be partition(" +

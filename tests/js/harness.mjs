@@ -75,12 +75,12 @@ export async function freePorts(n) {
 
 export const REPO = join(dirname(new URL(import.meta.url).pathname), "..", "..");
 
-// A JetStream cluster of `n` real nats-servers on loopback, routed to each other,
+// A JetStream cluster of `n` real nats-servers (n = 1: one server, no cluster) on loopback, routed to each other,
 // with the shipped partition mapping (deploy/nats/partitions.conf) and, optionally,
 // extra configuration text (users and permissions). Resolves once JetStream has a
 // metadata leader. `url` lists every node, as clients are given it.
 export async function startNatsCluster(dir, n = 3, { extra = "" } = {}) {
-  copyFileSync(join(REPO, "deploy", "nats", "partitions.conf"), join(dir, "partitions.conf"));
+  for (const f of ["partitions.conf", "users.conf"]) copyFileSync(join(REPO, "deploy", "nats", f), join(dir, f));
   const ports = await freePorts(2 * n);
   const client = ports.slice(0, n), route = ports.slice(n);
   const routes = route.map((p) => `nats-route://127.0.0.1:${p}`).join(", ");
@@ -89,15 +89,15 @@ export async function startNatsCluster(dir, n = 3, { extra = "" } = {}) {
     const conf = join(dir, `node${i}.conf`);
     writeFileSync(conf, `listen: 127.0.0.1:${client[i]}\nserver_name: n${i}\n` +
       `jetstream { store_dir: "${join(dir, `js${i}`)}" }\n` +
-      `cluster { name: vaultrisk, listen: 127.0.0.1:${route[i]}, routes: [${routes}] }\n` +
+      (n > 1 ? `cluster { name: vaultrisk, listen: 127.0.0.1:${route[i]}, routes: [${routes}] }\n` : "") +
       `include ./partitions.conf\n${extra}\n`);
     const proc = spawn("nats-server", ["-c", conf], { stdio: ["ignore", "pipe", "pipe"] });
     let log = "";
     proc.stderr.on("data", (d) => { log += d.toString(); });
     nodes.push({ proc, url: `nats://127.0.0.1:${client[i]}`, log: () => log, kill9: () => proc.kill("SIGKILL") });
   }
-  await waitUntil(() => nodes.some((x) => /JetStream cluster new metadata leader|Self is new JetStream cluster metadata leader/.test(x.log())),
-    30000, "a JetStream metadata leader");
+  const up = n > 1 ? /JetStream cluster new metadata leader|Self is new JetStream cluster metadata leader/ : /Server is ready/;
+  await waitUntil(() => nodes.some((x) => up.test(x.log())), 30000, n > 1 ? "a JetStream metadata leader" : "nats-server");
   return { nodes, url: nodes.map((x) => x.url).join(","), stop: () => nodes.forEach((x) => x.proc.kill("SIGKILL")) };
 }
 

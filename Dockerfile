@@ -27,7 +27,8 @@ RUN curl -fsSL -o /tmp/npm.tgz https://registry.npmjs.org/npm/-/npm-${NPM_VERSIO
     && mkdir -p /opt/npm && tar -xzf /tmp/npm.tgz -C /opt/npm --strip-components=1 && rm /tmp/npm.tgz \
     && ln -s /opt/npm/bin/npm-cli.js /usr/local/bin/npm
 COPY package.json package-lock.json ./
-RUN npm ci --no-audit --no-fund --loglevel=error
+RUN npm ci --no-audit --no-fund --loglevel=error \
+    && cp "$(find node_modules/@foundry-rs -type f -name anvil -size +1M | head -1)" /usr/local/bin/anvil
 COPY CMakeLists.txt ./
 COPY cmake cmake
 COPY pricing pricing
@@ -39,8 +40,6 @@ COPY contracts contracts
 COPY feeds feeds
 COPY service service
 COPY cli cli
-COPY tests tests
-COPY bench bench
 RUN cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DVR_BUILD_TESTS=OFF \
     && cmake --build build --target vaultrisk \
     && strip build/cli/vaultrisk
@@ -66,9 +65,9 @@ EXPOSE 4222 6222
 ENTRYPOINT ["nats-server"]
 
 FROM runtime AS anvil
-COPY --from=build /src/node_modules/@foundry-rs /opt/foundry-rs
+COPY --from=build /usr/local/bin/anvil /usr/local/bin/anvil
 EXPOSE 8545
-ENTRYPOINT ["/opt/foundry-rs/anvil-linux-amd64/bin/anvil"]
+ENTRYPOINT ["anvil"]
 CMD ["--host", "0.0.0.0", "--port", "8545"]
 
 FROM ${BASE} AS prometheus

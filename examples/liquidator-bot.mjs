@@ -3,10 +3,11 @@
 // verifies each intent's EIP-712 signature and digest independently (ethers), and
 // prints what it would act on.
 //
-//   node examples/liquidator-bot.mjs [--nats URL] [--signer 0xADDR] [--chain-id N] [--contract 0xADDR]
+//   node examples/liquidator-bot.mjs [--nats URL] [--signer 0xADDR[,0xADDR...]] [--chain-id N] [--contract 0xADDR]
 //
-// --signer is the address of vaultrisk's --signing-key; intents signed by anyone
-// else are refused.
+// --signer lists the addresses of vaultrisk's signing keys (a cluster has one per
+// instance); intents signed by anyone else are refused. Nonces must increase per
+// signer. --nats may list a cluster's servers, comma-separated, with user:pass@.
 import { connect } from "nats";
 import { TypedDataEncoder, verifyTypedData, formatUnits } from "ethers";
 
@@ -15,7 +16,7 @@ const arg = (name, fallback) => {
   return i > 0 ? process.argv[i + 1] : fallback;
 };
 const url = arg("nats", "nats://127.0.0.1:4222");
-const trusted = arg("signer", "")?.toLowerCase();
+const trusted = new Set(arg("signer", "").toLowerCase().split(",").filter(Boolean));
 const domain = {
   name: "vaultrisk", version: "1", chainId: BigInt(arg("chain-id", "31337")),
   verifyingContract: arg("contract", "0x0000000000000000000000000000000000000000"),
@@ -28,8 +29,8 @@ const types = {
   ],
 };
 
-const nc = await connect({ servers: url, name: "liquidator-bot" });
-console.log(`liquidator-bot on ${url}${trusted ? `, trusting intents from ${trusted}` : ""}`);
+const nc = await connect({ servers: url.split(","), name: "liquidator-bot" });
+console.log(`liquidator-bot on ${url}${trusted.size ? `, trusting intents from ${[...trusted].join(", ")}` : ""}`);
 const dec = (m) => JSON.parse(new TextDecoder().decode(m.data));
 
 (async () => {
@@ -43,15 +44,15 @@ const dec = (m) => JSON.parse(new TextDecoder().decode(m.data));
 const js = nc.jetstream();
 const consumer = await js.consumers.get("INTENTS", { deliver_policy: "new" });
 const messages = await consumer.consume();
-let lastNonce = -1n;
+const lastNonce = new Map();  // signer -> the last nonce seen
 for await (const m of messages) {
   const { intent, digest, signature, signer } = dec(m);
   const ok_digest = TypedDataEncoder.hash(domain, types, intent) === digest;
   const recovered = verifyTypedData(domain, types, intent, signature).toLowerCase();
-  const ok_signer = recovered === signer && (!trusted || recovered === trusted);
-  const nonce = BigInt(intent.nonce);
-  const ok_nonce = nonce > lastNonce;
-  lastNonce = nonce > lastNonce ? nonce : lastNonce;
+  const ok_signer = recovered === signer.toLowerCase() && (!trusted.size || trusted.has(recovered));
+  const nonce = BigInt(intent.nonce), last = lastNonce.get(recovered) ?? -1n;
+  const ok_nonce = nonce > last;
+  if (ok_nonce) lastNonce.set(recovered, nonce);
   const verdict = ok_digest && ok_signer && ok_nonce ? "VERIFIED" : `REFUSED (digest ${ok_digest}, signer ${ok_signer}, nonce ${ok_nonce})`;
   console.log(`intent  ${intent.account.padStart(8)} nonce ${intent.nonce} equity ${formatUnits(intent.equity, 18)} < mm ` +
               `${formatUnits(intent.maintenanceMargin, 18)} deadline ${intent.deadline}  ${verdict}`);

@@ -6,6 +6,7 @@
 // rebuilt from NATS alone; a clean join hands them back with their exact state.
 import { test, before, after, describe } from "node:test";
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Contract, JsonRpcProvider, Wallet, verifyTypedData } from "ethers";
@@ -51,7 +52,7 @@ const metric = (text, name) => {
 
 describe("a cluster of two instances over a 3-node NATS JetStream cluster", () => {
   let dir, nats, anvil, nc, js, a, b, book, contract, provider, address, seq = 0;
-  let alerts, intents;
+  let alerts, intents, bot, botOut = "";
   const figures = {};
   const args = () => ["--partitions", String(P), "--replicas", "3", "--epoch-seconds", "2", "--lease-ms", "2000",
     "--rpc", anvil.url, "--contract", address, "--poster-key", join(dir, "poster.key")];
@@ -96,11 +97,17 @@ describe("a cluster of two instances over a 3-node NATS JetStream cluster", () =
     js = nc.jetstream();
     alerts = collect(nc, "risk.alert.>");
     intents = collect(nc, "sequencer.intent.liquidation");
+    // The example liquidator bot, trusting both instances' signers.
+    bot = spawn(process.execPath, [new URL("../../examples/liquidator-bot.mjs", import.meta.url).pathname, "--nats", nats.url,
+      "--signer", SIGNERS.join(","), "--contract", address], { stdio: ["ignore", "pipe", "inherit"] });
+    bot.stdout.on("data", (d) => { botOut += d; });
+    await waitUntil(() => botOut.includes("liquidator-bot on"), 10000, "the bot");
   });
 
   after(async () => {
     alerts?.stop();
     intents?.stop();
+    bot?.kill();
     await nc?.close();
     await Promise.allSettled([a?.stop(), b?.stop()]);
     provider?.destroy();
@@ -163,6 +170,9 @@ describe("a cluster of two instances over a 3-node NATS JetStream cluster", () =
       assert.ok(byAccount.get(Number(data.intent.account))?.includes("liquidatable"));
     }
     assert.equal(new Set(intents.out.map((x) => x.data.signer.toLowerCase())).size, 2, "both instances signed");
+    // The example bot verifies every one of them (digest, signer, nonce per signer).
+    await waitUntil(() => (botOut.match(/VERIFIED/g) ?? []).length >= intents.out.length, 15000, "the bot verifying every intent");
+    assert.doesNotMatch(botOut, /REFUSED/);
   });
 
   test("one state root per epoch covers every account of every partition, anchored, verified by verify-epoch", async () => {
@@ -210,6 +220,8 @@ describe("a cluster of two instances over a 3-node NATS JetStream cluster", () =
     await quiet(intents.out, 1000);
     const nonces = new Set(intents.out.map((x) => `${x.data.signer.toLowerCase()}:${x.data.intent.nonce}`));
     assert.equal(nonces.size, intents.out.length, "no nonce repeats for a signer");
+    await waitUntil(() => (botOut.match(/VERIFIED/g) ?? []).length >= intents.out.length, 15000, "the bot verifying every intent");
+    assert.doesNotMatch(botOut, /REFUSED/, "the bot verifies every intent across the failover");
     // Epochs go on being anchored after the failover, in order.
     const last = await contract.lastEpoch();
     await waitUntil(async () => (await contract.lastEpoch()) > last, 40000, "an epoch anchored after the failover");

@@ -44,6 +44,7 @@ const dec = (m) => JSON.parse(new TextDecoder().decode(m.data));
 const js = nc.jetstream();
 const consumer = await js.consumers.get("INTENTS", { deliver_policy: "new" });
 const messages = await consumer.consume();
+console.log("following stream INTENTS from new messages on");
 const lastNonce = new Map();  // signer -> the last nonce seen
 for await (const m of messages) {
   const { intent, digest, signature, signer } = dec(m);

@@ -40,17 +40,20 @@ std::int64_t steady_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now().time_since_epoch()).count();
 }
 
-// A signer's nonces, reserved 1024 at a time in VAULTRISK_CLUSTER (compare-and-set on
+// A signer's intents (NonceSource): nonces reserved 1024 at a time in VAULTRISK_CLUSTER (compare-and-set on
 // the key's revision) before any is used: after kill -9 the rest of a block is
 // skipped, never reused, and an instance restarted elsewhere carries on above it.
 class KvNonces final : public NonceSource {
  public:
   KvNonces(NatsClient& nats, std::string key) : nats_(nats), key_(std::move(key)) {}
-  std::uint64_t next() override {
+  void publish_intent(const std::function<std::pair<std::string, std::string>(std::uint64_t)>& sign) override {
     std::lock_guard<std::mutex> lock(mu_);
     if (next_ >= ceiling_) reserve();
-    return next_++;
+    const auto [body, id] = sign(next_);
+    nats_.js_publish_async("sequencer.intent.liquidation", body, id);
+    ++next_;  // spent even if the publish fails: a nonce is never used twice
   }
+  void wait(int timeout_ms) override { nats_.js_wait(timeout_ms); }
 
  private:
   void reserve() {

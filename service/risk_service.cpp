@@ -655,34 +655,43 @@ void Service::emit_intent(std::int32_t a) {
   const std::uint64_t account = book.account_id[a];
   chain::LiquidationIntent in;
   in.account = account;
-  in.nonce = role_ ? role_->nonces->next() : next_nonce_;
   in.deadline = static_cast<std::uint64_t>(now_ms() / 1000 + cfg_.intent_ttl_s);
   in.epoch = epoch_;
   in.equity = r.equity;
   in.maintenance_margin = r.mm;
   in.market_digest = market_digest(engine_->account_underlyings(a));
-  // The nonce is reserved durably before the intent exists anywhere else, in blocks
-  // so that a burst of intents costs one fsync: after kill -9 the unused rest of a
-  // block is skipped, never reused.
-  if (!role_) {
+  chain::Hash32 digest{};
+  // Signs the intent for a nonce: its body and its Nats-Msg-Id (the digest).
+  auto sign = [&](std::uint64_t nonce) {
+    in.nonce = nonce;
+    digest = chain::typed_data_digest(domain_, in);
+    const chain::Signature sig = signer_->sign(digest);
+    json body = {{"intent",
+                  {{"account", std::to_string(in.account)}, {"nonce", std::to_string(in.nonce)},
+                   {"deadline", std::to_string(in.deadline)}, {"epoch", std::to_string(in.epoch)},
+                   {"equity", chain::Word::fixed18(in.equity).decimal(true)},
+                   {"maintenanceMargin", chain::Word::fixed18(in.maintenance_margin).decimal(false)},
+                   {"marketDigest", chain::to_hex(in.market_digest)}}},
+                 {"digest", chain::to_hex(digest)},
+                 {"signature", chain::to_hex(sig)},
+                 {"signer", chain::to_hex(signer_->address())}};
+    return std::pair<std::string, std::string>{body.dump(), chain::to_hex(digest)};
+  };
+  if (role_) {
+    // The instance's signer is shared by its partitions: nonce, signature and publication
+    // under its lock, on its connection, so that INTENTS holds them in nonce order.
+    role_->nonces->publish_intent(sign);
+  } else {
+    // The nonce is reserved durably before the intent exists anywhere else, in blocks
+    // so that a burst of intents costs one fsync: after kill -9 the unused rest of a
+    // block is skipped, never reused.
     if (next_nonce_ >= nonce_ceiling_) {
       nonce_ceiling_ = next_nonce_ + 1024;
       store_.store_nonce(nonce_ceiling_);
     }
-    ++next_nonce_;
+    const auto [body, id] = sign(next_nonce_++);
+    nats_->js_publish_async("sequencer.intent.liquidation", body, id);
   }
-  const chain::Hash32 digest = chain::typed_data_digest(domain_, in);
-  const chain::Signature sig = signer_->sign(digest);
-  json body = {{"intent",
-                {{"account", std::to_string(in.account)}, {"nonce", std::to_string(in.nonce)},
-                 {"deadline", std::to_string(in.deadline)}, {"epoch", std::to_string(in.epoch)},
-                 {"equity", chain::Word::fixed18(in.equity).decimal(true)},
-                 {"maintenanceMargin", chain::Word::fixed18(in.maintenance_margin).decimal(false)},
-                 {"marketDigest", chain::to_hex(in.market_digest)}}},
-               {"digest", chain::to_hex(digest)},
-               {"signature", chain::to_hex(sig)},
-               {"signer", chain::to_hex(signer_->address())}};
-  nats_->js_publish_async("sequencer.intent.liquidation", body.dump(), chain::to_hex(digest));
   intent_deadline_[account] = static_cast<std::int64_t>(in.deadline);
   deadline_at_[a] = static_cast<std::int64_t>(in.deadline);
   epoch_intents_.push_back(digest);
@@ -760,7 +769,10 @@ void Service::evaluate(bool full, std::optional<Clock::time_point> tick_time) {
       log("intent for account %llu failed (will retry): %s", static_cast<unsigned long long>(book.account_id[a]), e.what());
     }
   }
-  if (!due.empty()) nats_->js_wait(30000);  // every intent stored by JetStream before we go on
+  if (!due.empty()) {  // every intent stored by JetStream before we go on
+    if (role_) role_->nonces->wait(30000);
+    else nats_->js_wait(30000);
+  }
   store_.sync();
   if (role_) {
     const char* names[4] = {"healthy", "margin_call", "liquidatable", "error"};

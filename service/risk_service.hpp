@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "kernels/engine.hpp"
@@ -55,11 +56,16 @@ struct ServeConfig {
 
 class Metrics;
 
-// Intent nonces of one signer, shared by the partitions an instance owns.
+// Intents of one signer, shared by the partitions an instance owns: each gets the
+// next nonce (strictly increasing, never repeated) and goes out on one connection
+// under one lock, so that stream INTENTS holds a signer's intents in nonce order.
 class NonceSource {
  public:
   virtual ~NonceSource() = default;
-  virtual std::uint64_t next() = 0;  // strictly increasing, never repeated
+  // `sign` builds the intent for the nonce it is given: {body, Nats-Msg-Id}.
+  virtual void publish_intent(const std::function<std::pair<std::string, std::string>(std::uint64_t nonce)>& sign) = 0;
+  // Every intent published so far is stored by JetStream (throws after timeout_ms).
+  virtual void wait(int timeout_ms) = 0;
 };
 
 // What makes a Service one partition's worker inside a cluster instance.

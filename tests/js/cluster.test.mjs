@@ -52,7 +52,7 @@ const metric = (text, name) => {
 
 describe("a cluster of two instances over a 3-node NATS JetStream cluster", () => {
   let dir, nats, anvil, nc, js, a, b, book, contract, provider, address, seq = 0;
-  let alerts, intents, bot, botOut = "";
+  let alerts, intents, bot, botOut = "", botFrom = 0;
   const figures = {};
   const args = () => ["--partitions", String(P), "--replicas", "3", "--epoch-seconds", "2", "--lease-ms", "2000",
     "--rpc", anvil.url, "--contract", address, "--poster-key", join(dir, "poster.key")];
@@ -101,7 +101,9 @@ describe("a cluster of two instances over a 3-node NATS JetStream cluster", () =
     bot = spawn(process.execPath, [new URL("../../examples/liquidator-bot.mjs", import.meta.url).pathname, "--nats", nats.url,
       "--signer", SIGNERS.join(","), "--contract", address], { stdio: ["ignore", "pipe", "inherit"] });
     bot.stdout.on("data", (d) => { botOut += d; });
-    await waitUntil(() => botOut.includes("liquidator-bot on"), 10000, "the bot");
+    await waitUntil(() => botOut.includes("following stream INTENTS"), 20000, "the bot");
+    await sleep(1000);
+    botFrom = intents.out.length;  // the bot follows from here on
   });
 
   after(async () => {
@@ -171,7 +173,11 @@ describe("a cluster of two instances over a 3-node NATS JetStream cluster", () =
     }
     assert.equal(new Set(intents.out.map((x) => x.data.signer.toLowerCase())).size, 2, "both instances signed");
     // The example bot verifies every one of them (digest, signer, nonce per signer).
-    await waitUntil(() => (botOut.match(/VERIFIED/g) ?? []).length >= intents.out.length, 15000, "the bot verifying every intent");
+    const verified = () => (botOut.match(/VERIFIED/g) ?? []).length;
+    const missing = () => intents.out.slice(botFrom).filter(({ data }) => !botOut.includes(`nonce ${data.intent.nonce} `))
+      .map(({ data }) => `${data.intent.account}/${data.intent.nonce}/${data.signer.slice(0, 8)}/${data.digest.slice(0, 10)}`);
+    await waitUntil(() => verified() >= intents.out.length - botFrom, 15000,
+      `the bot verifying every intent (${verified()} of ${intents.out.length - botFrom}; missing ${missing()}); bot: ${botOut.split("\n").filter((l) => l.startsWith("intent")).slice(0, 80).join(" | ")}`);
     assert.doesNotMatch(botOut, /REFUSED/);
   });
 
@@ -220,7 +226,7 @@ describe("a cluster of two instances over a 3-node NATS JetStream cluster", () =
     await quiet(intents.out, 1000);
     const nonces = new Set(intents.out.map((x) => `${x.data.signer.toLowerCase()}:${x.data.intent.nonce}`));
     assert.equal(nonces.size, intents.out.length, "no nonce repeats for a signer");
-    await waitUntil(() => (botOut.match(/VERIFIED/g) ?? []).length >= intents.out.length, 15000, "the bot verifying every intent");
+    await waitUntil(() => (botOut.match(/VERIFIED/g) ?? []).length >= intents.out.length - botFrom, 15000, "the bot verifying every intent");
     assert.doesNotMatch(botOut, /REFUSED/, "the bot verifies every intent across the failover");
     // Epochs go on being anchored after the failover, in order.
     const last = await contract.lastEpoch();

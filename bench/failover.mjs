@@ -86,22 +86,31 @@ try {
       await sleep(100);
     }
   })();
+  // An instance that died is a failure of the run, with its last words.
+  const alive = () => {
+    for (const [n, p] of [["a", a], ["b", b]])
+      if (p.proc.exitCode !== null || p.proc.signalCode !== null && !p.killed)
+        throw new Error(`instance ${n} exited (${p.proc.exitCode ?? p.proc.signalCode}): ${p.log().slice(-3000)}`);
+    return true;
+  };
   const health = () => request(nc, "risk.api.health").then((r) => r.data).catch(() => null);
   const owners = async () => (await health())?.owners ?? {};
   for (let round = 0; round < ROUNDS; round++) {
     await waitUntil(async () => {
+      alive();
       const o = Object.values(await owners());
       return o.filter((x) => x === "a").length === 4 && o.filter((x) => x === "b").length === 4;
     }, 600000, "both instances owning 4 partitions");
     if (round === 0) summary.cluster_ready_s = (Date.now() - t0) / 1000;
     const since = Date.now();
-    await waitUntil(() => new Set(alerts.filter(([t]) => t > since).map(([, k]) => k)).size === P, 120000, "every probe alerting");
+    await waitUntil(() => alive() && new Set(alerts.filter(([t]) => t > since).map(([, k]) => k)).size === P, 120000, "every probe alerting");
     const o = await owners();
     const victimName = o["0"];
     const victim = victimName === "a" ? a : b;
     const lost = Object.entries(o).filter(([, n]) => n === victimName).map(([k]) => Number(k));
     const rss = { a: rssMiB(a.proc.pid), b: rssMiB(b.proc.pid) };
     const killed = Date.now();
+    victim.killed = true;
     victim.kill9();
     await waitUntil(() => lost.every((k) => alerts.some(([t, p]) => p === k && t > killed + 50)), 120000, "alerts again from every lost partition");
     const back = lost.map((k) => alerts.find(([t, p]) => p === k && t > killed + 50)[0] - killed);

@@ -84,6 +84,7 @@ class KvNonces final : public NonceSource {
 
 struct Worker {
   std::uint32_t partition = 0;
+  bool hand_back = false;      // retiring: delete our lease once it has finished
   std::uint64_t revision = 0;  // of our lease
   std::atomic<std::int64_t> renewed_ms{0};
   std::atomic<bool> stop{false}, finished{false};
@@ -104,13 +105,20 @@ struct Leader {
 class Instance {
  public:
   explicit Instance(const ServeConfig& c);
+  ~Instance() {
+    if (nats_) nats_->stop_handlers();  // callbacks use members declared after nats_
+  }
   int run(std::atomic<bool>& stop);
 
  private:
   void log(const char* fmt, ...) const;
   std::string lease_key(std::uint32_t k) const { return "partition." + std::to_string(k); }
   void start_worker(std::uint32_t k, std::uint64_t revision);
+  // Tells a worker to stop; it retires without blocking the lease thread. With
+  // hand_back, its lease is kept fresh until it has stored its final state, then deleted.
   void stop_worker(std::uint32_t k, bool hand_back);
+  void renew(Worker& w);
+  void reap();
   void balance();
   void lead();
   void stop_leading();
@@ -124,6 +132,7 @@ class Instance {
   std::unique_ptr<KvNonces> nonces_;
   chain::Address signer_{};
   std::map<std::uint32_t, std::unique_ptr<Worker>> workers_;
+  std::vector<std::unique_ptr<Worker>> retiring_;  // stopping; lease thread only
   std::map<std::uint32_t, std::int64_t> cooldown_;  // partition -> steady ms before which we do not retake it
   std::unique_ptr<Leader> leader_;
   std::int64_t last_release_ms_ = 0;
@@ -205,35 +214,73 @@ void Instance::stop_worker(std::uint32_t k, bool hand_back) {
     w = std::move(it->second);
     workers_.erase(it);
   }
-  // While it winds down (its final snapshot for the next owner), the lease is kept
-  // fresh here: the worker stores that snapshot only while it still owns the partition.
   w->stop = true;
-  const std::int64_t period = std::max(100, cfg_.lease_ms / 4);
-  std::int64_t last = steady_ms();
-  while (hand_back && !w->finished) {
-    if (steady_ms() - last >= period) {
-      last = steady_ms();
-      try {
-        if (const auto rev = nats_->kv_update(kLeaseBucket, lease_key(k), cfg_.instance, w->revision)) {
-          w->revision = *rev;
-          w->renewed_ms = steady_ms();
-        }
-      } catch (const std::exception&) {
-      }
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  w->hand_back = hand_back;
+  retiring_.push_back(std::move(w));
+}
+
+// One renewal of a worker's lease (compare-and-set on its revision).
+void Instance::renew(Worker& w) {
+  std::optional<std::uint64_t> rev;
+  try {
+    rev = nats_->kv_update(kLeaseBucket, lease_key(w.partition), cfg_.instance, w.revision);
+  } catch (const std::exception& e) {
+    log("renewing partition %u: %s", w.partition, e.what());
+    return;  // the worker stops by itself once the lease is too old
   }
-  if (w->thread.joinable()) w->thread.join();
-  if (hand_back) try {
-      // Only our own lease: a compare-and-set to an empty value, then delete.
-      if (nats_->kv_update(kLeaseBucket, lease_key(k), "", w->revision)) nats_->kv_delete(kLeaseBucket, lease_key(k));
-    } catch (const std::exception& e) {
-      log("handing back partition %u: %s (it expires on its own)", k, e.what());
+  if (rev) {
+    w.revision = *rev;
+    w.renewed_ms = steady_ms();
+    return;
+  }
+  metrics_.lease_lost();
+  log("lost the lease of partition %u (renewed too late; another instance may own it)", w.partition);
+  w.renewed_ms = 0;  // stop acting at once
+  w.hand_back = false;
+  if (!w.stop) stop_worker(w.partition, false);
+}
+
+// Joins the retired workers that have finished, and hands their leases back.
+void Instance::reap() {
+  for (auto it = retiring_.begin(); it != retiring_.end();) {
+    Worker& w = **it;
+    if (!w.finished) {
+      ++it;
+      continue;
     }
+    if (w.thread.joinable()) w.thread.join();
+    if (w.hand_back) try {
+        // Only our own lease: a compare-and-set to an empty value, then delete.
+        if (nats_->kv_update(kLeaseBucket, lease_key(w.partition), "", w.revision))
+          nats_->kv_delete(kLeaseBucket, lease_key(w.partition));
+      } catch (const std::exception& e) {
+        log("handing back partition %u: %s (it expires on its own)", w.partition, e.what());
+      }
+    it = retiring_.erase(it);
+  }
 }
 
 void Instance::balance() {
   const std::int64_t now = steady_ms();
+  // Renewals first, and nothing in this thread ever waits for a worker: a late
+  // renewal stops a partition. Workers that ended on their own retire.
+  std::vector<Worker*> active;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto& [k, w] : workers_) active.push_back(w.get());
+  }
+  for (Worker* w : active) {
+    if (w->finished) {
+      const std::uint32_t k = w->partition;
+      stop_worker(k, true);
+      cooldown_[k] = now + 5000;  // let another instance try it first
+      continue;
+    }
+    renew(*w);
+  }
+  for (auto& w : retiring_)
+    if (w->hand_back && !w->finished) renew(*w);  // still storing its final state
+  reap();
   std::vector<std::uint32_t> owned;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -266,35 +313,6 @@ void Instance::balance() {
     owners_ = std::move(owners);
     live_ = std::move(live);
   }
-  // Renew, and notice workers that ended on their own.
-  for (std::uint32_t k : owned) {
-    Worker* w;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      w = workers_.at(k).get();
-    }
-    if (w->finished) {
-      stop_worker(k, true);
-      cooldown_[k] = now + 5000;  // let another instance try it first
-      continue;
-    }
-    std::optional<std::uint64_t> rev;
-    try {
-      rev = nats_->kv_update(kLeaseBucket, lease_key(k), cfg_.instance, w->revision);
-    } catch (const std::exception& e) {
-      log("renewing partition %u: %s", k, e.what());
-      continue;  // the worker stops by itself once the lease is too old
-    }
-    if (rev) {
-      w->revision = *rev;
-      w->renewed_ms = steady_ms();
-    } else {
-      metrics_.lease_lost();
-      log("lost the lease of partition %u (renewed too late; another instance may own it)", k);
-      w->renewed_ms = 0;  // stop acting at once
-      stop_worker(k, false);
-    }
-  }
   std::size_t live;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -315,6 +333,7 @@ void Instance::balance() {
         std::lock_guard<std::mutex> lock(mu_);
         if (workers_.count(k)) continue;
       }
+      if (std::any_of(retiring_.begin(), retiring_.end(), [k](const auto& w) { return w->partition == k; })) continue;
       if (auto it = cooldown_.find(k); it != cooldown_.end() && now < it->second) continue;
       if (const auto rev = nats_->kv_create(kLeaseBucket, lease_key(k), cfg_.instance)) {
         metrics_.partitions_owned(static_cast<double>(mine + 1));
@@ -400,6 +419,7 @@ void Instance::stop_leading() {
     l = std::move(leader_);
   }
   if (!l) return;
+  l->nats->stop_handlers();  // no proof request reaches the anchorer being taken down
   l->stop = true;
   if (l->collector.joinable()) l->collector.join();
   l->anchorer->stop();
@@ -535,6 +555,16 @@ void Instance::setup_api() {
         nats_->publish_request("vaultrisk.internal.account.p" + std::to_string(k), m.reply(), m.data());
       },
       "q");
+  // Stress needs the whole book; in a cluster it runs as `vaultrisk stress --workers`.
+  nats_->subscribe(
+      "risk.api.stress",
+      [this, error_reply](const Message& m) {
+        ++api_requests_;
+        if (m.reply())
+          error_reply(m, 501, "risk.api.stress is not served by a cluster instance: run `vaultrisk stress --workers "
+                              "NATS_URL` with `vaultrisk stress-worker`s on the cluster instead");
+      },
+      "q");
   nats_->subscribe(
       "risk.api.health",
       [this](const Message& m) {
@@ -607,6 +637,18 @@ int Instance::run(std::atomic<bool>& stop) {
     for (auto& [k, w] : workers_) owned.push_back(k);
   }
   for (std::uint32_t k : owned) stop_worker(k, true);
+  // Keep their leases fresh while they store their final states, then hand them back.
+  for (auto t0 = Clock::now(); !retiring_.empty() && Clock::now() - t0 < std::chrono::seconds(60);) {
+    for (auto& w : retiring_)
+      if (w->hand_back && !w->finished) renew(*w);
+    reap();
+    std::this_thread::sleep_for(std::chrono::milliseconds(std::max(50, cfg_.lease_ms / 8)));
+  }
+  for (auto& w : retiring_) {  // still not done after a minute: wait for it, the lease expires
+    w->hand_back = false;
+    if (w->thread.joinable()) w->thread.join();
+  }
+  retiring_.clear();
   if (leader_) {
     const std::uint64_t rev = leader_->revision;
     stop_leading();

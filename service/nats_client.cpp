@@ -69,7 +69,17 @@ NatsClient::NatsClient(const std::string& url, const std::string& name, const Na
   nats_check(natsConnection_JetStream(&js_, nc_, &jo), "jetstream context");
 }
 
+void NatsClient::stop_handlers() {
+  // Unsubscribe everything first, then wait for each handler in flight to return.
+  for (auto& sub : subs_)
+    if (sub.raw()) natsSubscription_Drain(sub.raw());
+  for (auto& sub : subs_)
+    if (sub.raw()) natsSubscription_WaitForDrainCompletion(sub.raw(), 10000);
+  subs_.clear();
+}
+
 NatsClient::~NatsClient() {
+  stop_handlers();
   if (pull_) natsSubscription_Destroy(pull_);
   for (auto& [name, k] : kvs_) kvStore_Destroy(k);
   subs_.clear();

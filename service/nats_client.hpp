@@ -85,6 +85,9 @@ class NatsClient {
   // Handler exceptions are caught and logged: a callback never throws into libnats.
   void subscribe(const std::string& subject, Handler handler, const std::string& queue = "");
   void flush();
+  // Stops every subscription and waits until none of its handlers is running any
+  // more: after it, no callback touches its owner. Idempotent; the destructor calls it.
+  void stop_handlers();
 
   // JetStream: creates the stream if it does not exist (file storage).
   void ensure_stream(const std::string& name, const std::vector<std::string>& subjects);

@@ -218,6 +218,13 @@ Service::~Service() {
   }
   snap_cv_.notify_all();
   if (snap_thread_.joinable()) snap_thread_.join();
+  // The NATS handlers push into members declared after nats_ (destroyed first): stop
+  // them before anything else goes. A cluster stops and restarts partitions in a
+  // live process, so this is not only the process's exit.
+  if (nats_) nats_->stop_handlers();
+  stress_jobs_.reset();
+  anchorer_.reset();
+  nats_.reset();
 }
 
 void Service::log(const char* fmt, ...) const {

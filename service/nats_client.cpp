@@ -242,6 +242,15 @@ std::optional<std::string> NatsClient::js_get_last(const std::string& stream, co
   return body;
 }
 
+std::uint64_t NatsClient::js_last_seq(const std::string& stream) {
+  jsStreamInfo* si = nullptr;
+  jsErrCode jerr = static_cast<jsErrCode>(0);
+  nats_check(js_GetStreamInfo(&si, js_, stream.c_str(), nullptr, &jerr), "stream info " + stream);
+  const std::uint64_t last = si->State.LastSeq;
+  jsStreamInfo_Destroy(si);
+  return last;
+}
+
 void NatsClient::js_purge(const std::string& stream, const std::string& subject) {
   jsOptions o;
   jsOptions_Init(&o);

@@ -131,6 +131,8 @@ class NatsClient {
   void js_publish(const std::string& subject, std::string_view data, const std::string& msg_id, int timeout_ms = 10000);
   // The body of the last message on `subject` in `stream`, or nullopt when there is none.
   std::optional<std::string> js_get_last(const std::string& stream, const std::string& subject);
+  // The sequence of the last message stored in `stream` now (0: empty).
+  std::uint64_t js_last_seq(const std::string& stream);
   // The body of message `seq` of `stream`, or nullopt when there is none.
   std::optional<std::string> js_get(const std::string& stream, std::uint64_t seq);
   std::uint64_t js_failures() const { return js_failures_; }

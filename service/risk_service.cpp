@@ -348,7 +348,9 @@ void Service::recover() {
     epoch_ = e;
     epoch_started_ms_ = static_cast<std::int64_t>(e) * cfg_.epoch_seconds * 1000;
     nats_snapshot_seq_ = vault_seq_;
-    if (!had_snapshot) store_.snapshot(vault_.book(), meta());
+    // The local dir is never read back in a cluster (a takeover starts from NATS), so
+    // its base snapshot is written in the background, off the takeover's path.
+    if (!had_snapshot) store_.snapshot_async(vault_.book(), meta());
     return;
   }
   // Everything below the high-water mark may have been used before a crash: start at it.
@@ -1203,18 +1205,23 @@ int Service::run_partition_loop(std::atomic<bool>& stop) {
   // Catch up with VAULT before the first evaluation and the first answer: the state
   // from NATS is as of its snapshot, and alerting from it would report statuses the
   // events since have already changed.
+  // The target is the stream's end as of now: every event stored before the lease
+  // was ours is applied before the partition speaks.
+  const std::uint64_t target = nats_->js_last_seq("VAULT");
   std::size_t caught_up = 0;
-  for (;;) {
-    auto msgs = nats_->fetch(1024, 200);
-    if (msgs.empty()) break;
-    const bool last = msgs.back().pending == 0;
+  for (const auto t0 = Clock::now(); vault_seq_ < target && !stop;) {
+    auto msgs = nats_->fetch(1024, 500);
+    if (msgs.empty()) {
+      if (Clock::now() - t0 > std::chrono::seconds(60))
+        throw nats_error("partition " + pk + ": VAULT not caught up to sequence " + std::to_string(target) + " in 60 s");
+      continue;
+    }
     caught_up += msgs.size();
     {
       std::lock_guard<std::mutex> lock(mu_);
       for (auto& m : msgs) pending_events_.push_back(m);
     }
     process_vault_batch();
-    if (last) break;
   }
   if (caught_up) log("caught up with %zu vault events since the partition's snapshot", caught_up);
   need_full_ = false;

@@ -136,6 +136,7 @@ class Instance {
   std::map<std::uint32_t, std::int64_t> cooldown_;  // partition -> steady ms before which we do not retake it
   std::unique_ptr<Leader> leader_;
   std::int64_t last_release_ms_ = 0;
+  std::uint64_t round_ = 0;
   std::atomic<std::uint64_t> api_requests_{0};
   std::mutex mu_;  // workers_, leader_ and the view below, for the NATS callbacks
   std::string id_;
@@ -290,7 +291,9 @@ void Instance::balance() {
   // says what it owns, which is how the others route queries and report health.
   nats_->kv_put(kLeaseBucket, "instance." + cfg_.instance,
                 json({{"time_ms", wall_ms()}, {"signer", chain::to_hex(signer_)}, {"owned", owned}}).dump());
-  {
+  // The others' heartbeats are read every other round: listing keys costs the
+  // server a watcher, and renewals must never wait behind it.
+  if (round_++ % 2 == 0) {
     std::vector<std::pair<std::int64_t, std::pair<std::string, std::vector<std::uint32_t>>>> beats;
     for (const auto& key : nats_->kv_keys(kLeaseBucket)) {
       if (key.rfind("instance.", 0) != 0) continue;

@@ -121,6 +121,7 @@ class Service {
   void offer_nats_snapshot(bool wait);
   void nats_snapshot_loop();
   int run_partition_loop(std::atomic<bool>& stop);
+  void start_valuing();
   void engine_pass(std::deque<ApiRequest>& api);
   std::uint64_t last_published_nonce();
   EndpointStats& endpoint(const std::string& name);
@@ -302,10 +303,12 @@ void Service::recover() {
     store_.load_snapshot(book, m);
   } else if (role_) {
     // A partition taken over: its state from NATS alone (SPEC §9), never from disk.
+    const auto t0 = Clock::now();
     if (const auto blob = get_partition_snapshot(*nats_, role_->partition)) {
       decode_partition_snapshot(*blob, book, m, std::string(kSnapshotStream) + " partition " + std::to_string(role_->partition));
       restored = true;
-      log("partition state from NATS: %zu bytes, written by %s", blob->size(), m.value("instance", std::string("?")).c_str());
+      log("partition state from NATS: %zu bytes, written by %s (%.0f ms to read and check)", blob->size(),
+          m.value("instance", std::string("?")).c_str(), std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
     }
   }
   if (restored) {
@@ -1109,13 +1112,12 @@ int Service::run(std::atomic<bool>& stop) {
   // to age out (--epochs-max-age-days, --intents-max-age-days). These apply when
   // the service creates a stream; an existing stream keeps its own configuration.
   constexpr std::int64_t kDay = 24 * 3600;
-  nats_->ensure_stream("VAULT", {"vault.event.>"});
-  nats_->ensure_stream("INTENTS", {"sequencer.intent.liquidation"},
-                       {false, static_cast<std::int64_t>(cfg_.intents_max_age_days) * kDay});
-  nats_->ensure_stream(kEpochStream, {"vaultrisk.epoch.>"}, {false, static_cast<std::int64_t>(cfg_.epochs_max_age_days) * kDay});
-  if (role_) {
-    nats_->ensure_stream(kSnapshotStream, {"vaultrisk.snap.>"}, {false, 0, 1});
-    nats_->ensure_stream(kEpochPartsStream, {"vaultrisk.part.>"}, {false, kDay});
+  if (!role_) {  // in a cluster, the instance has made every stream before any partition starts
+    nats_->ensure_stream("VAULT", {"vault.event.>"});
+    nats_->ensure_stream("INTENTS", {"sequencer.intent.liquidation"},
+                         {false, static_cast<std::int64_t>(cfg_.intents_max_age_days) * kDay});
+    nats_->ensure_stream(kEpochStream, {"vaultrisk.epoch.>"}, {false, static_cast<std::int64_t>(cfg_.epochs_max_age_days) * kDay});
+  } else {
     // Queries routed here from the moment the lease is ours: they wait in the queue
     // while the partition is rebuilt, and are answered by the first engine pass.
     const std::string internal = "vaultrisk.internal.account.p" + std::to_string(role_->partition);
@@ -1169,13 +1171,7 @@ int Service::run(std::atomic<bool>& stop) {
   };
   anchorer_->on_proof_served = [this](std::uint64_t nanos) { endpoint("proof").nanos += nanos; };
   anchorer_->start(epoch_);
-  need_full_ = false;
-  guarded("revaluation", [&] {
-    rebuild_engine();
-    evaluate(true, std::nullopt);
-  });
-  nats_->subscribe("oracle.tick.>", [this](const Message& m) { on_tick(m); });
-  nats_->flush();
+  start_valuing();
   std::thread vault_thread([&] { vault_loop(stop); });
   log("serving on %s as %s; signer %s; metrics %s", cfg_.nats_url.c_str(), service_id_.c_str(),
       chain::to_hex(signer_->address()).c_str(),
@@ -1197,9 +1193,24 @@ int Service::run(std::atomic<bool>& stop) {
 // The rest of run() for one partition of a cluster: no anchorer, no micro service of
 // its own (the instance routes risk.api.account here), and it stops at once when the
 // lease may have passed to another instance.
+// The first valuation of the book, then ticks.
+void Service::start_valuing() {
+  need_full_ = false;
+  guarded("revaluation", [&] {
+    rebuild_engine();
+    evaluate(true, std::nullopt);
+  });
+  nats_->subscribe("oracle.tick.>", [this](const Message& m) { on_tick(m); });
+  nats_->flush();
+}
+
 int Service::run_partition_loop(std::atomic<bool>& stop) {
   const std::string pk = std::to_string(role_->partition);
+  const auto ms_since = [](Clock::time_point t) { return std::chrono::duration<double, std::milli>(Clock::now() - t).count(); };
+  const double setup_ms = ms_since(started_at_);
+  auto t = Clock::now();
   nats_->pull_subscribe("VAULT", "vault.event.>", "vaultrisk-p" + pk, vault_seq_ + 1);
+  const double consumer_ms = ms_since(t);
   log("vault events from stream sequence %llu", static_cast<unsigned long long>(vault_seq_ + 1));
   snap_thread_ = std::thread([this] { nats_snapshot_loop(); });
   // Catch up with VAULT before the first evaluation and the first answer: the state
@@ -1207,6 +1218,7 @@ int Service::run_partition_loop(std::atomic<bool>& stop) {
   // events since have already changed.
   // The target is the stream's end as of now: every event stored before the lease
   // was ours is applied before the partition speaks.
+  t = Clock::now();
   const std::uint64_t target = nats_->js_last_seq("VAULT");
   std::size_t caught_up = 0;
   for (const auto t0 = Clock::now(); vault_seq_ < target && !stop;) {
@@ -1223,14 +1235,13 @@ int Service::run_partition_loop(std::atomic<bool>& stop) {
     }
     process_vault_batch();
   }
-  if (caught_up) log("caught up with %zu vault events since the partition's snapshot", caught_up);
-  need_full_ = false;
-  guarded("revaluation", [&] {
-    rebuild_engine();
-    evaluate(true, std::nullopt);
-  });
-  nats_->subscribe("oracle.tick.>", [this](const Message& m) { on_tick(m); });
-  nats_->flush();
+  const double catch_up_ms = ms_since(t);
+  t = Clock::now();
+  start_valuing();
+  // Where a takeover's time goes, for whoever tunes --lease-ms and --snapshot-ms.
+  log("partition %u ready in %.0f ms: state from NATS %.0f ms, consumer %.0f ms, catch-up %.0f ms (%zu events), "
+      "first valuation %.0f ms", role_->partition, ms_since(started_at_), setup_ms, consumer_ms, catch_up_ms, caught_up,
+      ms_since(t));
   std::atomic<bool> vault_stop{false};
   std::thread vault_thread([&] { vault_loop(vault_stop); });
   log("owner of partition %u of %u: %zu accounts", role_->partition, role_->partitions, vault_.book().account_count());

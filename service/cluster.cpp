@@ -575,31 +575,15 @@ void Instance::setup_api() {
         if (m.reply()) nats_->respond(m, health().dump());
       },
       "q");
-  auto handler = [this](const std::string& verb) {
-    return [this, verb](const Message& m) {
-      json r = {{"name", "vaultrisk"}, {"id", id_}, {"version", "0.1.0"}, {"metadata", {{"instance", cfg_.instance}}}};
-      json eps = json::array();
-      for (const char* e : {"account", "health", "proof"})
-        eps.push_back({{"name", e}, {"subject", std::string("risk.api.") + e}, {"queue_group", "q"}});
-      if (verb == "PING") {
-        r["type"] = "io.nats.micro.v1.ping_response";
-      } else if (verb == "INFO") {
-        r["type"] = "io.nats.micro.v1.info_response";
-        r["description"] = "vaultrisk portfolio risk (cluster instance " + cfg_.instance + ")";
-        r["endpoints"] = eps;
-      } else {
-        r["type"] = "io.nats.micro.v1.stats_response";
-        r["endpoints"] = eps;
-        r["num_requests"] = api_requests_.load();
-      }
-      nats_->respond(m, r.dump());
-    };
-  };
-  for (const std::string verb : {"PING", "INFO", "STATS"}) {
-    nats_->subscribe("$SRV." + verb, handler(verb));
-    nats_->subscribe("$SRV." + verb + ".vaultrisk", handler(verb));
-    nats_->subscribe("$SRV." + verb + ".vaultrisk." + id_, handler(verb));
-  }
+  nats_->serve_micro(id_, {{"instance", cfg_.instance}}, [this](const std::string& verb) {
+    json eps = json::array();
+    for (const char* e : {"account", "health", "proof"})
+      eps.push_back({{"name", e}, {"subject", std::string("risk.api.") + e}, {"queue_group", "q"}});
+    if (verb == "INFO")
+      return json{{"description", "vaultrisk portfolio risk (cluster instance " + cfg_.instance + ")"}, {"endpoints", eps}};
+    if (verb == "STATS") return json{{"endpoints", eps}, {"num_requests", api_requests_.load()}};
+    return json::object();
+  });
 }
 
 int Instance::run(std::atomic<bool>& stop) {

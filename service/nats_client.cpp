@@ -69,6 +69,23 @@ NatsClient::NatsClient(const std::string& url, const std::string& name, const Na
   nats_check(natsConnection_JetStream(&js_, nc_, &jo), "jetstream context");
 }
 
+void NatsClient::serve_micro(const std::string& id, const nlohmann::json& metadata,
+                             std::function<nlohmann::json(const std::string& verb)> details) {
+  static const char* const types[][2] = {{"PING", "io.nats.micro.v1.ping_response"},
+                                         {"INFO", "io.nats.micro.v1.info_response"},
+                                         {"STATS", "io.nats.micro.v1.stats_response"}};
+  for (const auto& [verb, type] : types) {
+    auto handler = [this, id, metadata, details, verb = std::string(verb), type = std::string(type)](const Message& m) {
+      nlohmann::json r = {{"name", "vaultrisk"}, {"id", id}, {"version", "0.1.0"}, {"metadata", metadata}, {"type", type}};
+      r.update(details(verb));
+      respond(m, r.dump());
+    };
+    subscribe("$SRV." + std::string(verb), handler);
+    subscribe("$SRV." + std::string(verb) + ".vaultrisk", handler);
+    subscribe("$SRV." + std::string(verb) + ".vaultrisk." + id, handler);
+  }
+}
+
 void NatsClient::stop_handlers() {
   // Unsubscribe everything first, then wait for each handler in flight to return.
   for (auto& sub : subs_)

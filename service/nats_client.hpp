@@ -15,6 +15,8 @@
 #include <utility>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "core/error.hpp"
 
 namespace vaultrisk::service {
@@ -85,6 +87,11 @@ class NatsClient {
   // Handler exceptions are caught and logged: a callback never throws into libnats.
   void subscribe(const std::string& subject, Handler handler, const std::string& queue = "");
   void flush();
+  // ADR-32 discovery of the micro service "vaultrisk": $SRV.PING|INFO|STATS, each
+  // also as .vaultrisk and .vaultrisk.<id>. Every answer carries name, id, version,
+  // type and `metadata`; `details(verb)` adds that verb's own fields.
+  void serve_micro(const std::string& id, const nlohmann::json& metadata,
+                   std::function<nlohmann::json(const std::string& verb)> details);
   // Stops every subscription and waits until none of its handlers is running any
   // more: after it, no callback touches its owner. Idempotent; the destructor calls it.
   void stop_handlers();

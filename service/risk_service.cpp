@@ -119,10 +119,11 @@ class Service {
   std::uint64_t wall_epoch(std::int64_t ms) const { return static_cast<std::uint64_t>(ms / (cfg_.epoch_seconds * 1000)); }
   void publish_epoch_part(const EpochCapture& c);
   void offer_nats_snapshot(bool wait);
+  std::size_t store_nats_snapshot(const Book& book, const json& meta);
   void nats_snapshot_loop();
   int run_partition_loop(std::atomic<bool>& stop);
   void start_valuing();
-  void engine_pass(std::deque<ApiRequest>& api);
+  void engine_pass();
   std::uint64_t last_published_nonce();
   EndpointStats& endpoint(const std::string& name);
 
@@ -786,18 +787,14 @@ void Service::evaluate(bool full, std::optional<Clock::time_point> tick_time) {
     else nats_->js_wait(30000);
   }
   store_.sync();
-  if (role_) {
-    const char* names[4] = {"healthy", "margin_call", "liquidatable", "error"};
-    for (int s = 0; s < 4; ++s) metrics_.accounts(names[s], static_cast<double>(count[s]), role_->partition);
-    if (first_evaluation_ && role_->ready)
-      role_->ready(std::chrono::duration<double>(Clock::now() - started_at_).count(), alerts);
-    first_evaluation_ = false;
-  } else {
-    metrics_.accounts("healthy", static_cast<double>(count[0]));
-    metrics_.accounts("margin_call", static_cast<double>(count[1]));
-    metrics_.accounts("liquidatable", static_cast<double>(count[2]));
-    metrics_.accounts("error", static_cast<double>(count[3]));
+  const char* const names[4] = {"healthy", "margin_call", "liquidatable", "error"};
+  for (int s = 0; s < 4; ++s) {
+    if (role_) metrics_.accounts(names[s], static_cast<double>(count[s]), role_->partition);  // per partition
+    else metrics_.accounts(names[s], static_cast<double>(count[s]));
   }
+  if (role_ && first_evaluation_ && role_->ready)
+    role_->ready(std::chrono::duration<double>(Clock::now() - started_at_).count(), alerts);
+  first_evaluation_ = false;
   alerts_total_ += alerts;
   if (count[3]) log("%zu accounts quarantined (status error: a value is not finite)", count[3]);
   if (alerts || full)
@@ -827,9 +824,7 @@ void Service::offer_nats_snapshot(bool wait) {
     std::unique_lock<std::mutex> lock(snap_mu_);
     snap_cv_.wait(lock, [&] { return !snap_busy_ && !snap_offer_; });
     lock.unlock();
-    const std::size_t n = put_partition_snapshot(*nats_, role_->partition, encode_partition_snapshot(vault_.book(), meta()),
-                                                 vault_seq_, cfg_.instance);
-    metrics_.snapshot_published(static_cast<double>(n));
+    const std::size_t n = store_nats_snapshot(vault_.book(), meta());
     log("partition state stored in NATS for the next owner: %zu bytes, vault seq %llu", n,
         static_cast<unsigned long long>(vault_seq_));
     return;
@@ -845,6 +840,14 @@ void Service::offer_nats_snapshot(bool wait) {
   nats_snapshot_alerts_ = alerts_total_;
 }
 
+// The partition's state as of `meta`, sealed, in NATS; returns its size.
+std::size_t Service::store_nats_snapshot(const Book& book, const json& meta) {
+  const std::size_t n = put_partition_snapshot(*nats_, role_->partition, encode_partition_snapshot(book, meta),
+                                               meta.value("vault_seq", 0ull), cfg_.instance);
+  metrics_.snapshot_published(static_cast<double>(n));
+  return n;
+}
+
 void Service::nats_snapshot_loop() {
   for (;;) {
     std::pair<Book, json> job;
@@ -857,9 +860,7 @@ void Service::nats_snapshot_loop() {
       snap_busy_ = true;
     }
     try {
-      const std::size_t n = put_partition_snapshot(*nats_, role_->partition, encode_partition_snapshot(job.first, job.second),
-                                                   job.second.value("vault_seq", 0ull), cfg_.instance);
-      metrics_.snapshot_published(static_cast<double>(n));
+      store_nats_snapshot(job.first, job.second);
     } catch (const std::exception& e) {
       metrics_.failure("partition_snapshot");
       log("partition snapshot to NATS failed (the next one retries): %s", e.what());
@@ -1060,7 +1061,6 @@ void Service::setup_micro() {
         },
         "q");
   }
-  const std::string version = "0.1.0";
   auto endpoints_json = [this](bool stats) {
     json eps = json::array();
     for (const auto& st : endpoints_) {
@@ -1077,28 +1077,12 @@ void Service::setup_micro() {
     }
     return eps;
   };
-  auto handler = [this, version, endpoints_json](const std::string& verb) {
-    return [this, version, verb, endpoints_json](const Message& m) {
-      json r = {{"name", "vaultrisk"}, {"id", service_id_}, {"version", version}, {"metadata", json::object()}};
-      if (verb == "PING") {
-        r["type"] = "io.nats.micro.v1.ping_response";
-      } else if (verb == "INFO") {
-        r["type"] = "io.nats.micro.v1.info_response";
-        r["description"] = "vaultrisk portfolio risk: account margin and health";
-        r["endpoints"] = endpoints_json(false);
-      } else {
-        r["type"] = "io.nats.micro.v1.stats_response";
-        r["started"] = started_;
-        r["endpoints"] = endpoints_json(true);
-      }
-      nats_->respond(m, r.dump());
-    };
-  };
-  for (const std::string verb : {"PING", "INFO", "STATS"}) {
-    nats_->subscribe("$SRV." + verb, handler(verb));
-    nats_->subscribe("$SRV." + verb + ".vaultrisk", handler(verb));
-    nats_->subscribe("$SRV." + verb + ".vaultrisk." + service_id_, handler(verb));
-  }
+  nats_->serve_micro(service_id_, json::object(), [this, endpoints_json](const std::string& verb) {
+    if (verb == "INFO")
+      return json{{"description", "vaultrisk portfolio risk: account margin and health"}, {"endpoints", endpoints_json(false)}};
+    if (verb == "STATS") return json{{"started", started_}, {"endpoints", endpoints_json(true)}};
+    return json::object();
+  });
 }
 
 int Service::run(std::atomic<bool>& stop) {
@@ -1179,10 +1163,7 @@ int Service::run(std::atomic<bool>& stop) {
   std::printf("ready\n");
   std::fflush(stdout);
 
-  while (!stop) {
-    std::deque<ApiRequest> api;
-    engine_pass(api);
-  }
+  while (!stop) engine_pass();
   vault_thread.join();
   anchorer_->stop();
   maybe_snapshot(true);
@@ -1190,9 +1171,6 @@ int Service::run(std::atomic<bool>& stop) {
   return 0;
 }
 
-// The rest of run() for one partition of a cluster: no anchorer, no micro service of
-// its own (the instance routes risk.api.account here), and it stops at once when the
-// lease may have passed to another instance.
 // The first valuation of the book, then ticks.
 void Service::start_valuing() {
   need_full_ = false;
@@ -1204,6 +1182,9 @@ void Service::start_valuing() {
   nats_->flush();
 }
 
+// The rest of run() for one partition of a cluster: no anchorer, no micro service of
+// its own (the instance routes risk.api.account here), and it stops at once when the
+// lease may have passed to another instance.
 int Service::run_partition_loop(std::atomic<bool>& stop) {
   const std::string pk = std::to_string(role_->partition);
   const auto ms_since = [](Clock::time_point t) { return std::chrono::duration<double, std::milli>(Clock::now() - t).count(); };
@@ -1213,11 +1194,9 @@ int Service::run_partition_loop(std::atomic<bool>& stop) {
   const double consumer_ms = ms_since(t);
   log("vault events from stream sequence %llu", static_cast<unsigned long long>(vault_seq_ + 1));
   snap_thread_ = std::thread([this] { nats_snapshot_loop(); });
-  // Catch up with VAULT before the first evaluation and the first answer: the state
-  // from NATS is as of its snapshot, and alerting from it would report statuses the
-  // events since have already changed.
-  // The target is the stream's end as of now: every event stored before the lease
-  // was ours is applied before the partition speaks.
+  // Catch up with VAULT, to the stream's end as of now, before the first evaluation
+  // and the first answer: the state from NATS is as of its snapshot, and alerting
+  // from it would report statuses the events since have already changed.
   t = Clock::now();
   const std::uint64_t target = nats_->js_last_seq("VAULT");
   std::size_t caught_up = 0;
@@ -1252,8 +1231,7 @@ int Service::run_partition_loop(std::atomic<bool>& stop) {
       log("the lease of partition %u may have passed to another instance: stopping at once", role_->partition);
       break;
     }
-    std::deque<ApiRequest> api;
-    engine_pass(api);
+    engine_pass();
   }
   vault_stop = true;
   vault_thread.join();
@@ -1262,7 +1240,8 @@ int Service::run_partition_loop(std::atomic<bool>& stop) {
   return 0;
 }
 
-void Service::engine_pass(std::deque<ApiRequest>& api) {
+void Service::engine_pass() {
+  std::deque<ApiRequest> api;
   {
     std::unique_lock<std::mutex> lock(mu_);
     cv_.wait_for(lock, std::chrono::milliseconds(50), [&] {
@@ -1270,28 +1249,26 @@ void Service::engine_pass(std::deque<ApiRequest>& api) {
     });
     api.swap(pending_api_);
   }
-  {
-    guarded("vault events", [&] { process_vault_batch(); });
-    guarded("ticks", [&] { process_ticks(); });
-    guarded("revaluation", [&] {
-      if (need_full_) {
-        need_full_ = false;  // a rebuild that throws is not retried on every pass
-        rebuild_engine();
-        evaluate(true, std::nullopt);
-      } else if (need_scan_ || Clock::now() - last_sweep_ >= std::chrono::seconds(1)) {
-        last_sweep_ = Clock::now();
-        evaluate(false, std::nullopt);  // intent deadlines pass with time alone
-      }
-    });
-    for (const ApiRequest& r : api) {
-      const auto t0 = Clock::now();
-      guarded("api", [&] { serve_api(r); });
-      endpoint(r.endpoint).nanos +=
-          static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t0).count());
+  guarded("vault events", [&] { process_vault_batch(); });
+  guarded("ticks", [&] { process_ticks(); });
+  guarded("revaluation", [&] {
+    if (need_full_) {
+      need_full_ = false;  // a rebuild that throws is not retried on every pass
+      rebuild_engine();
+      evaluate(true, std::nullopt);
+    } else if (need_scan_ || Clock::now() - last_sweep_ >= std::chrono::seconds(1)) {
+      last_sweep_ = Clock::now();
+      evaluate(false, std::nullopt);  // intent deadlines pass with time alone
     }
-    guarded("epoch close", [&] { maybe_roll_epoch(); });
-    guarded("snapshot", [&] { maybe_snapshot(false); });
+  });
+  for (const ApiRequest& r : api) {
+    const auto t0 = Clock::now();
+    guarded("api", [&] { serve_api(r); });
+    endpoint(r.endpoint).nanos +=
+        static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t0).count());
   }
+  guarded("epoch close", [&] { maybe_roll_epoch(); });
+  guarded("snapshot", [&] { maybe_snapshot(false); });
 }
 
 }  // namespace

@@ -4,10 +4,56 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <thread>
 
 #include <nlohmann/json.hpp>
 
 namespace vaultrisk::service {
+
+namespace {
+
+// What a JetStream cluster answers while it is still forming (a node not yet up,
+// no metadata leader, peers not yet known): creating a replicated stream then fails
+// for a while and succeeds later. Anything else (bad configuration, replicas on a
+// server without clustering) is final.
+bool placement_transient(natsStatus s, jsErrCode jerr, const std::string& text) {
+  if (s == NATS_TIMEOUT || s == NATS_NO_RESPONDERS) return true;
+  if (jerr == JSClusterNoPeersErr || jerr == JSClusterNotAvailErr || jerr == JSClusterNotLeaderErr ||
+      jerr == JSInsufficientResourcesErr)
+    return true;
+  for (const char* t : {"no suitable peers", "insufficient resources", "temporarily unavailable", "no responders"})
+    if (text.find(t) != std::string::npos) return true;
+  return false;
+}
+
+}  // namespace
+
+NatsClient::Attempt NatsClient::attempt(natsStatus s, jsErrCode jerr) {
+  if (s == NATS_OK) return {s, jerr, {}};
+  const char* last = nats_GetLastError(nullptr);  // null when the library recorded none
+  return {s, jerr, std::string(natsStatus_GetText(s)) + (last ? std::string(" (") + last + ")" : std::string())};
+}
+
+void NatsClient::placed(const std::string& what, const std::function<Attempt()>& create) {
+  using clock = std::chrono::steady_clock;
+  const auto start = clock::now();
+  auto next_log = start;
+  for (int delay_ms = 100;; delay_ms = std::min(delay_ms * 2, 1000)) {
+    const auto [s, jerr, why] = create();
+    if (s == NATS_OK) return;
+    const auto waited = clock::now() - start;
+    if (!placement_transient(s, jerr, why) || waited >= std::chrono::milliseconds(placement_wait_ms_))
+      throw nats_error(what + ": " + why +
+                       (replicas_ > 1 ? " (replicas " + std::to_string(replicas_) + ": are that many JetStream servers up?)"
+                                      : std::string()));
+    if (clock::now() >= next_log) {
+      std::fprintf(stderr, "[vaultrisk] %s: the JetStream cluster cannot place it yet (%s); retrying for up to %d s\n",
+                   what.c_str(), why.c_str(), placement_wait_ms_ / 1000);
+      next_log = clock::now() + std::chrono::seconds(5);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
+  }
+}
 
 void nats_check(natsStatus s, const std::string& what) {
   if (s == NATS_OK) return;
@@ -210,7 +256,13 @@ void NatsClient::ensure_stream(const std::string& name, const std::vector<std::s
   if (options.max_age_s > 0) cfg.MaxAge = options.max_age_s * 1000LL * 1000 * 1000;  // ns
   if (options.max_msgs_per_subject > 0) cfg.MaxMsgsPerSubject = options.max_msgs_per_subject;
   cfg.Replicas = replicas_;
-  nats_check(js_AddStream(&si, js_, &cfg, nullptr, &jerr), "create stream " + name);
+  placed("create stream " + name, [&] {
+    // Another instance may have created it meanwhile: then it is there.
+    jerr = static_cast<jsErrCode>(0);
+    if (js_GetStreamInfo(&si, js_, name.c_str(), nullptr, &jerr) == NATS_OK) return attempt(NATS_OK);
+    const natsStatus added = js_AddStream(&si, js_, &cfg, nullptr, &jerr);
+    return attempt(added, jerr);
+  });
   jsStreamInfo_Destroy(si);
 }
 
@@ -299,11 +351,12 @@ void NatsClient::kv_ensure(const std::string& bucket, std::int64_t ttl_ms, int h
   c.StorageType = js_FileStorage;
   c.Replicas = replicas_;
   // Two instances starting at once: the second create may fail; bind then.
-  if (const natsStatus created = js_CreateKeyValue(&k, js_, &c); created != NATS_OK) {
-    const char* why = nats_GetLastError(nullptr);
-    const std::string reason = why ? why : natsStatus_GetText(created);
-    if (js_KeyValue(&k, js_, bucket.c_str()) != NATS_OK) throw nats_error("create key-value bucket " + bucket + ": " + reason);
-  }
+  placed("create key-value bucket " + bucket, [&] {
+    const natsStatus created = js_CreateKeyValue(&k, js_, &c);
+    Attempt a = attempt(created);
+    if (created != NATS_OK && js_KeyValue(&k, js_, bucket.c_str()) == NATS_OK) return attempt(NATS_OK);
+    return a;
+  });
   kvs_.emplace_back(bucket, k);
 }
 

@@ -107,6 +107,9 @@ class NatsClient {
   };
   // Replicas of every stream and bucket this client creates (3 on a 3-node cluster).
   void set_replicas(int replicas) { replicas_ = replicas; }
+  // How long creating a stream or bucket keeps retrying while a JetStream cluster
+  // forms (no metadata leader yet, too few peers for the replicas); then it fails.
+  void set_placement_wait(int ms) { placement_wait_ms_ = ms; }
   // Removes the messages of `stream` on `subject` (wildcards allowed).
   void js_purge(const std::string& stream, const std::string& subject);
 
@@ -189,6 +192,16 @@ class NatsClient {
   natsSubscription* pull_ = nullptr;
   kvStore* kv(const std::string& bucket);
   int replicas_ = 1;
+  int placement_wait_ms_ = 120000;
+  struct Attempt {
+    natsStatus status;
+    jsErrCode jerr;
+    std::string why;  // the status and the library's last error, read right after the call
+  };
+  static Attempt attempt(natsStatus s, jsErrCode jerr = static_cast<jsErrCode>(0));
+  // Runs `create` until it succeeds, retrying while the cluster is still forming
+  // (up to placement_wait_ms_); throws nats_error naming `what` otherwise.
+  void placed(const std::string& what, const std::function<Attempt()>& create);
   std::vector<std::pair<std::string, kvStore*>> kvs_;
   std::vector<std::unique_ptr<Handler>> handlers_;
   std::vector<Subscription> subs_;

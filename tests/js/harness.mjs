@@ -77,9 +77,11 @@ export const REPO = join(dirname(new URL(import.meta.url).pathname), "..", "..")
 
 // A JetStream cluster of `n` real nats-servers (n = 1: one server, no cluster) on loopback, routed to each other,
 // with the shipped partition mapping (deploy/nats/partitions.conf) and, optionally,
-// extra configuration text (users and permissions). Resolves once JetStream has a
-// metadata leader. `url` lists every node, as clients are given it.
-export async function startNatsCluster(dir, n = 3, { extra = "" } = {}) {
+// extra configuration text (users and permissions). Only the first `start` nodes
+// run at first (nodes[i].start() starts the others). Resolves once JetStream has a
+// metadata leader, which is not yet a cluster that can place R3 streams.
+// `url` lists every node, as clients are given it.
+export async function startNatsCluster(dir, n = 3, { extra = "", start = n } = {}) {
   for (const f of ["partitions.conf", "users.conf"]) copyFileSync(join(REPO, "deploy", "nats", f), join(dir, f));
   const ports = await freePorts(2 * n);
   const client = ports.slice(0, n), route = ports.slice(n);
@@ -91,14 +93,19 @@ export async function startNatsCluster(dir, n = 3, { extra = "" } = {}) {
       `jetstream { store_dir: "${join(dir, `js${i}`)}" }\n` +
       (n > 1 ? `cluster { name: vaultrisk, listen: 127.0.0.1:${route[i]}, routes: [${routes}] }\n` : "") +
       `include ./partitions.conf\n${extra}\n`);
-    const proc = spawn("nats-server", ["-c", conf], { stdio: ["ignore", "pipe", "pipe"] });
-    let log = "";
-    proc.stderr.on("data", (d) => { log += d.toString(); });
-    nodes.push({ proc, url: `nats://127.0.0.1:${client[i]}`, log: () => log, kill9: () => proc.kill("SIGKILL") });
+    const node = { url: `nats://127.0.0.1:${client[i]}`, proc: null, log: () => "", kill9: () => node.proc?.kill("SIGKILL") };
+    node.start = () => {
+      const proc = spawn("nats-server", ["-c", conf], { stdio: ["ignore", "pipe", "pipe"] });
+      let log = "";
+      proc.stderr.on("data", (d) => { log += d.toString(); });
+      Object.assign(node, { proc, log: () => log });
+    };
+    nodes.push(node);
   }
+  nodes.slice(0, start).forEach((x) => x.start());
   const up = n > 1 ? /JetStream cluster new metadata leader|Self is new JetStream cluster metadata leader/ : /Server is ready/;
   await waitUntil(() => nodes.some((x) => up.test(x.log())), 30000, n > 1 ? "a JetStream metadata leader" : "nats-server");
-  return { nodes, url: nodes.map((x) => x.url).join(","), stop: () => nodes.forEach((x) => x.proc.kill("SIGKILL")) };
+  return { nodes, url: nodes.map((x) => x.url).join(","), stop: () => nodes.forEach((x) => x.kill9()) };
 }
 
 // anvil from npm (@foundry-rs/anvil, pinned in package-lock.json): the platform

@@ -137,6 +137,7 @@ class Instance {
   std::unique_ptr<Leader> leader_;
   std::int64_t last_release_ms_ = 0;
   std::uint64_t round_ = 0;
+  std::vector<std::string> beat_keys_;  // the heartbeat keys listed last
   std::atomic<std::uint64_t> api_requests_{0};
   std::mutex mu_;  // workers_, leader_ and the view below, for the NATS callbacks
   std::string id_;
@@ -291,12 +292,18 @@ void Instance::balance() {
   // says what it owns, which is how the others route queries and report health.
   nats_->kv_put(kLeaseBucket, "instance." + cfg_.instance,
                 json({{"time_ms", wall_ms()}, {"signer", chain::to_hex(signer_)}, {"owned", owned}}).dump());
-  // The others' heartbeats are read every other round: listing keys costs the
-  // server a watcher, and renewals must never wait behind it.
-  if (round_++ % 2 == 0) {
+  // The others' heartbeats are read every round, so that a dead instance's share is
+  // taken as soon as its heartbeat expires. Listing the keys (which finds new
+  // instances) costs the server a watcher and is done every other round; in between,
+  // the instances listed last are read by key.
+  {
+    if (round_++ % 2 == 0 || beat_keys_.empty()) {
+      beat_keys_.clear();
+      for (auto& key : nats_->kv_keys(kLeaseBucket))
+        if (key.rfind("instance.", 0) == 0) beat_keys_.push_back(std::move(key));
+    }
     std::vector<std::pair<std::int64_t, std::pair<std::string, std::vector<std::uint32_t>>>> beats;
-    for (const auto& key : nats_->kv_keys(kLeaseBucket)) {
-      if (key.rfind("instance.", 0) != 0) continue;
+    for (const auto& key : beat_keys_) {
       const auto e = nats_->kv_get(kLeaseBucket, key);
       if (!e || e->value.empty()) continue;
       try {
@@ -593,7 +600,7 @@ int Instance::run(std::atomic<bool>& stop) {
   nats_->ensure_stream("VAULT", {"vault.event.>"});
   nats_->ensure_stream("INTENTS", {"sequencer.intent.liquidation"}, {false, static_cast<std::int64_t>(cfg_.intents_max_age_days) * kDay});
   nats_->ensure_stream(kEpochStream, {"vaultrisk.epoch.>"}, {false, static_cast<std::int64_t>(cfg_.epochs_max_age_days) * kDay});
-  nats_->ensure_stream(kSnapshotStream, {"vaultrisk.snap.>"}, {false, 0, 1});
+  nats_->ensure_stream(kSnapshotStream, {"vaultrisk.snap.>"}, {false, 0, 1, true});
   nats_->ensure_stream(kEpochPartsStream, {"vaultrisk.part.>"}, {false, kDay});
   nats_->kv_ensure(kLeaseBucket, cfg_.lease_ms);
   nats_->kv_ensure(kClusterBucket, 0);
@@ -605,7 +612,9 @@ int Instance::run(std::atomic<bool>& stop) {
       metrics_.port() >= 0 ? ("http://" + cfg_.metrics_bind + ":" + std::to_string(metrics_.port()) + "/metrics").c_str() : "off");
   std::printf("ready\n");
   std::fflush(stdout);
-  const auto period = std::chrono::milliseconds(std::max(100, cfg_.lease_ms / 4));
+  // Eight rounds per lease: renewals, and a dead instance's partitions taken within
+  // an eighth of a lease of their expiry.
+  const auto period = std::chrono::milliseconds(std::max(100, cfg_.lease_ms / 8));
   while (!stop) {
     const auto t0 = Clock::now();
     try {

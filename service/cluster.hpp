@@ -3,7 +3,7 @@
 // Accounts fall into P partitions (service/partitions.hpp). Each partition has one
 // owner at a time, by lease: key partition.<k> of the JetStream key-value bucket
 // VAULTRISK_LEASES, whose entries expire --lease-ms after their last renewal. An
-// instance renews its leases four times per lease period; one that stops renewing
+// instance renews its leases eight times per lease period; one that stops renewing
 // (killed, cut off) loses them, and the other live instances take them over,
 // rebuilding each partition from NATS alone (service/partition_snapshot.hpp plus a
 // replay of VAULT). Instances balance: each aims at ceil(P / live instances).

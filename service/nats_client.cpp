@@ -1,6 +1,7 @@
 // nats.c wrapper.
 #include "service/nats_client.hpp"
 
+#include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -241,6 +242,14 @@ void NatsClient::ensure_stream(const std::string& name, const std::vector<std::s
   jsStreamInfo* si = nullptr;
   jsErrCode jerr = static_cast<jsErrCode>(0);
   if (js_GetStreamInfo(&si, js_, name.c_str(), nullptr, &jerr) == NATS_OK) {
+    // A stream made by an earlier version keeps its configuration, except that
+    // direct gets are turned on where they are now wanted.
+    if (options.allow_direct && !si->Config->AllowDirect) {
+      si->Config->AllowDirect = true;
+      jsStreamInfo* updated = nullptr;
+      nats_check(js_UpdateStream(&updated, js_, si->Config, nullptr, &jerr), "allow direct gets on stream " + name);
+      jsStreamInfo_Destroy(updated);
+    }
     jsStreamInfo_Destroy(si);
     return;
   }
@@ -255,6 +264,7 @@ void NatsClient::ensure_stream(const std::string& name, const std::vector<std::s
   if (options.work_queue) cfg.Retention = js_WorkQueuePolicy;
   if (options.max_age_s > 0) cfg.MaxAge = options.max_age_s * 1000LL * 1000 * 1000;  // ns
   if (options.max_msgs_per_subject > 0) cfg.MaxMsgsPerSubject = options.max_msgs_per_subject;
+  cfg.AllowDirect = options.allow_direct;
   cfg.Replicas = replicas_;
   placed("create stream " + name, [&] {
     // Another instance may have created it meanwhile: then it is there.
@@ -309,6 +319,51 @@ std::optional<std::string> NatsClient::js_get_last(const std::string& stream, co
   std::string body(natsMsg_GetData(m), static_cast<std::size_t>(natsMsg_GetDataLength(m)));
   natsMsg_Destroy(m);
   return body;
+}
+
+std::vector<std::optional<std::string>> NatsClient::js_direct_get_last(const std::string& stream,
+                                                                       const std::vector<std::string>& subjects,
+                                                                       int timeout_ms) {
+  std::vector<std::optional<std::string>> out(subjects.size());
+  if (subjects.empty()) return out;
+  char* inbox = nullptr;
+  nats_check(natsInbox_Create(&inbox), "inbox");
+  const std::string base = inbox;
+  natsInbox_Destroy(inbox);
+  natsSubscription* raw = nullptr;
+  nats_check(natsConnection_SubscribeSync(&raw, nc_, (base + ".*").c_str()), "subscribe " + base);
+  const Subscription sub(raw);
+  nats_check(natsSubscription_SetPendingLimits(raw, -1, -1), "pending limits " + base);
+  const std::string api = "$JS.API.DIRECT.GET." + stream;
+  for (std::size_t i = 0; i < subjects.size(); ++i) {
+    const std::string req = nlohmann::json({{"last_by_subj", subjects[i]}}).dump();
+    publish_request(api, base + "." + std::to_string(i), req);
+  }
+  nats_check(natsConnection_Flush(nc_), "flush");
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  for (std::size_t got = 0; got < subjects.size();) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count();
+    natsMsg* m = nullptr;
+    const natsStatus s = natsSubscription_NextMsg(&m, raw, std::max<std::int64_t>(left, 1));
+    if (s == NATS_TIMEOUT)
+      throw nats_error("direct get from stream " + stream + ": " + std::to_string(subjects.size() - got) + " of " +
+                       std::to_string(subjects.size()) + " answers missing after " + std::to_string(timeout_ms) + " ms");
+    nats_check(s, "direct get from stream " + stream);
+    std::unique_ptr<natsMsg, decltype(&natsMsg_Destroy)> guard(m, &natsMsg_Destroy);
+    const std::string_view reply = natsMsg_GetSubject(m);
+    std::size_t i = 0;
+    const auto tail = reply.substr(reply.rfind('.') + 1);
+    if (std::from_chars(tail.data(), tail.data() + tail.size(), i).ec != std::errc() || i >= subjects.size()) continue;
+    ++got;
+    const char* status = nullptr;
+    if (natsMsg_GetDataLength(m) == 0 && natsMsgHeader_Get(m, "Status", &status) == NATS_OK && status) {
+      if (std::string_view(status) == "404") continue;  // nothing on that subject (here)
+      throw nats_error("direct get of " + subjects[i] + " from stream " + stream + ": status " + status +
+                       (std::string_view(status) == "503" ? " (no responders: does the stream allow direct gets?)" : ""));
+    }
+    out[i] = std::string(natsMsg_GetData(m), static_cast<std::size_t>(natsMsg_GetDataLength(m)));
+  }
+  return out;
 }
 
 std::uint64_t NatsClient::js_last_seq(const std::string& stream) {
@@ -429,6 +484,12 @@ std::optional<std::string> NatsClient::js_get(const std::string& stream, std::ui
 
 void NatsClient::pull_subscribe(const std::string& stream, const std::string& subject, const std::string& durable,
                                 std::uint64_t start_seq) {
+  create_pull_consumer(stream, subject, durable, start_seq);
+  bind_pull(stream, durable);
+}
+
+void NatsClient::create_pull_consumer(const std::string& stream, const std::string& subject, const std::string& durable,
+                                      std::uint64_t start_seq) {
   jsErrCode derr = static_cast<jsErrCode>(0);
   js_DeleteConsumer(js_, stream.c_str(), durable.c_str(), nullptr, &derr);  // absent is fine
   jsConsumerConfig cc;
@@ -443,7 +504,6 @@ void NatsClient::pull_subscribe(const std::string& stream, const std::string& su
   jsErrCode jerr = static_cast<jsErrCode>(0);
   nats_check(js_AddConsumer(&ci, js_, stream.c_str(), &cc, nullptr, &jerr), "durable consumer " + durable + " on " + subject);
   jsConsumerInfo_Destroy(ci);
-  bind_pull(stream, durable);
 }
 
 void NatsClient::pull_subscribe_shared(const std::string& stream, const std::string& subject, const std::string& durable,

@@ -104,6 +104,7 @@ class NatsClient {
     bool work_queue = false;
     std::int64_t max_age_s = 0;
     std::int64_t max_msgs_per_subject = 0;  // 0: no limit
+    bool allow_direct = false;  // any replica answers direct gets (set on an existing stream too)
   };
   // Replicas of every stream and bucket this client creates (3 on a 3-node cluster).
   void set_replicas(int replicas) { replicas_ = replicas; }
@@ -141,6 +142,13 @@ class NatsClient {
   void js_publish(const std::string& subject, std::string_view data, const std::string& msg_id, int timeout_ms = 10000);
   // The body of the last message on `subject` in `stream`, or nullopt when there is none.
   std::optional<std::string> js_get_last(const std::string& stream, const std::string& subject);
+  // The same for several subjects at once, as direct gets (the stream needs
+  // allow_direct): every request in flight together, answered by any replica with the
+  // raw body (no JSON, no base64). A replica may lag the leader: nullopt where the
+  // answering server has no message; throws nats_error on a timeout or no responders.
+  std::vector<std::optional<std::string>> js_direct_get_last(const std::string& stream,
+                                                             const std::vector<std::string>& subjects,
+                                                             int timeout_ms = 10000);
   // The sequence of the last message stored in `stream` now (0: empty).
   std::uint64_t js_last_seq(const std::string& stream);
   // The body of message `seq` of `stream`, or nullopt when there is none.
@@ -157,6 +165,11 @@ class NatsClient {
   // fixed in 3.9.0), which aborted the service under a burst of vault events.
   void pull_subscribe(const std::string& stream, const std::string& subject, const std::string& durable,
                       std::uint64_t start_seq);
+  // pull_subscribe in two steps, so that the consumer can be created (a round of the
+  // cluster's consensus) on another thread while other work goes on.
+  void create_pull_consumer(const std::string& stream, const std::string& subject, const std::string& durable,
+                            std::uint64_t start_seq);
+  void bind_pull_consumer(const std::string& stream, const std::string& durable) { bind_pull(stream, durable); }
   // A durable pull consumer shared by several processes (a work queue): bound if it
   // exists, created (delivering everything) if not, never replaced. A message not
   // acked within `ack_wait_s` (or kept alive with in_progress) is redelivered.

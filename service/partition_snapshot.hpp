@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -39,6 +40,9 @@ std::size_t put_partition_snapshot(NatsClient& nats, std::uint32_t k, const std:
                                    const std::string& instance);
 // The newest complete generation's blob, or nullopt when partition k has none.
 // Throws input_error naming the stream and subject when a chunk is missing or damaged.
-std::optional<std::string> get_partition_snapshot(NatsClient& nats, std::uint32_t k);
+// `on_head`, when given, is told the VAULT sequence the generation covers as soon as
+// its head is read, before its chunks (a takeover starts its consumer from there).
+std::optional<std::string> get_partition_snapshot(NatsClient& nats, std::uint32_t k,
+                                                  const std::function<void(std::uint64_t vault_seq)>& on_head = {});
 
 }  // namespace vaultrisk::service

@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <deque>
 #include <functional>
+#include <future>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -135,6 +136,10 @@ class Service {
   std::unique_ptr<Metrics> own_metrics_;
   Metrics& metrics_;
   std::unique_ptr<NatsClient> nats_;
+  // A takeover's durable consumer, created while its state is read (declared after
+  // nats_, so that it is waited for before the connection goes).
+  std::future<void> consumer_early_;
+  std::uint64_t consumer_early_seq_ = 0;
   std::unique_ptr<feeds::TickValidator> validator_;
   std::unique_ptr<chain::Signer> signer_;
   std::unique_ptr<EpochAnchorer> anchorer_;
@@ -305,11 +310,23 @@ void Service::recover() {
   } else if (role_) {
     // A partition taken over: its state from NATS alone (SPEC §9), never from disk.
     const auto t0 = Clock::now();
-    if (const auto blob = get_partition_snapshot(*nats_, role_->partition)) {
+    // The head names the VAULT sequence the state covers: the consumer from there is
+    // created (a round of consensus on an R3 stream) while the chunks are read.
+    const auto early = [this](std::uint64_t vault_seq) {
+      if (consumer_early_.valid()) return;
+      consumer_early_seq_ = vault_seq + 1;
+      consumer_early_ = std::async(std::launch::async, [this, from = vault_seq + 1] {
+        nats_->create_pull_consumer("VAULT", "vault.event.>", "vaultrisk-p" + std::to_string(role_->partition), from);
+      });
+    };
+    if (const auto blob = get_partition_snapshot(*nats_, role_->partition, early)) {
+      const auto t1 = Clock::now();
       decode_partition_snapshot(*blob, book, m, std::string(kSnapshotStream) + " partition " + std::to_string(role_->partition));
       restored = true;
-      log("partition state from NATS: %zu bytes, written by %s (%.0f ms to read and check)", blob->size(),
-          m.value("instance", std::string("?")).c_str(), std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+      const auto ms = [](Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double, std::milli>(b - a).count(); };
+      log("partition state from NATS: %zu bytes, written by %s (%.0f ms after the start, %.0f ms to read and check, "
+          "%.0f ms to decode)", blob->size(), m.value("instance", std::string("?")).c_str(), ms(started_at_, t0), ms(t0, t1),
+          ms(t1, Clock::now()));
     }
   }
   if (restored) {
@@ -353,8 +370,10 @@ void Service::recover() {
     epoch_started_ms_ = static_cast<std::int64_t>(e) * cfg_.epoch_seconds * 1000;
     nats_snapshot_seq_ = vault_seq_;
     // The local dir is never read back in a cluster (a takeover starts from NATS), so
-    // its base snapshot is written in the background, off the takeover's path.
-    if (!had_snapshot) store_.snapshot_async(vault_.book(), meta());
+    // no base snapshot is written there now: on 2 cores, formatting 4 partitions'
+    // books beside their first valuations added up to a second to a takeover. The
+    // first local one comes with the usual cadence (a minute, or snapshot_every).
+    last_snapshot_ = Clock::now();
     return;
   }
   // Everything below the high-water mark may have been used before a crash: start at it.
@@ -1190,8 +1209,18 @@ int Service::run_partition_loop(std::atomic<bool>& stop) {
   const auto ms_since = [](Clock::time_point t) { return std::chrono::duration<double, std::milli>(Clock::now() - t).count(); };
   const double setup_ms = ms_since(started_at_);
   auto t = Clock::now();
-  nats_->pull_subscribe("VAULT", "vault.event.>", "vaultrisk-p" + pk, vault_seq_ + 1);
-  const double consumer_ms = ms_since(t);
+  bool early = false;
+  if (consumer_early_.valid()) try {
+      consumer_early_.get();
+      early = consumer_early_seq_ == vault_seq_ + 1;  // else the state moved on: a new consumer
+    } catch (const std::exception& e) {
+      log("the consumer created beside the state read failed (created again): %s", e.what());
+    }
+  if (early)
+    nats_->bind_pull_consumer("VAULT", "vaultrisk-p" + pk);
+  else
+    nats_->pull_subscribe("VAULT", "vault.event.>", "vaultrisk-p" + pk, vault_seq_ + 1);
+  const double consumer_ms = ms_since(t);  // what the consumer added beyond the state read
   log("vault events from stream sequence %llu", static_cast<unsigned long long>(vault_seq_ + 1));
   snap_thread_ = std::thread([this] { nats_snapshot_loop(); });
   // Catch up with VAULT, to the stream's end as of now, before the first evaluation

@@ -3,8 +3,10 @@
 // snapshot kept in NATS (round trip exact, damage refused and named).
 #include <gtest/gtest.h>
 
+#include <limits>
 #include <random>
 
+#include "core/checksum.hpp"
 #include "core/error.hpp"
 #include "io/book_csv.hpp"
 #include "service/partition_snapshot.hpp"
@@ -94,6 +96,60 @@ TEST(PartitionSnapshot, RoundTripsExactly) {
   EXPECT_EQ(a.positions, b.positions);
   EXPECT_EQ(back.cash, book.cash);
   EXPECT_EQ(back.pos_quantity, book.pos_quantity);
+}
+
+TEST(PartitionSnapshot, ColumnsAreStoredRawAndTheCsvFormatStillReads) {
+  const Book book = sample_book(200);
+  const nlohmann::json meta = {{"vault_seq", 7}};
+  const std::string blob = encode_partition_snapshot(book, meta);
+  // Format 2: the header names the counts; the columns are the book's bytes.
+  const std::string_view content = unseal(blob, "test");
+  const auto header = nlohmann::json::parse(content.substr(0, content.find('\n')));
+  EXPECT_EQ(header.at("format"), "vaultrisk-partition-snapshot/2");
+  EXPECT_EQ(header.at("accounts"), book.account_count());
+  EXPECT_EQ(header.at("positions"), book.position_count());
+  const std::string_view quantities(reinterpret_cast<const char*>(book.pos_quantity.data()), book.position_count() * 8);
+  EXPECT_NE(content.find(quantities), std::string_view::npos);
+  // Format 1, as earlier versions stored it (a rolling upgrade reads their snapshots).
+  const io::BookFiles f = io::format_book(book);
+  const std::string m = meta.dump();
+  std::string v1 = nlohmann::json({{"format", "vaultrisk-partition-snapshot/1"},
+                                   {"sizes", {f.instruments.size(), f.accounts.size(), f.positions.size(), m.size()}}})
+                       .dump();
+  v1 += '\n' + f.instruments + f.accounts + f.positions + m;
+  Book back;
+  nlohmann::json meta_back;
+  decode_partition_snapshot(seal(v1), back, meta_back, "v1");
+  EXPECT_EQ(meta_back, meta);
+  EXPECT_EQ(back.account_id, book.account_id);
+  EXPECT_EQ(back.pos_instrument, book.pos_instrument);
+  EXPECT_EQ(back.pos_quantity, book.pos_quantity);
+}
+
+TEST(PartitionSnapshot, ColumnsOutOfTheirDomainAreRefusedEvenWhenSealed) {
+  Book book = sample_book(20);
+  auto refused = [](const Book& b, const char* why) {
+    Book out;
+    nlohmann::json m;
+    try {
+      decode_partition_snapshot(encode_partition_snapshot(b, {{"vault_seq", 1}}), out, m, "VAULTRISK_SNAP p1");
+      ADD_FAILURE() << why << " was accepted";
+    } catch (const input_error& e) {
+      EXPECT_NE(std::string(e.what()).find("VAULTRISK_SNAP p1"), std::string::npos) << e.what();
+    }
+  };
+  Book bad = book;
+  bad.pos_instrument[3] = static_cast<std::int32_t>(book.instrument_count());
+  refused(bad, "an instrument index past the instruments");
+  bad = book;
+  bad.pos_account[0] = -1;
+  refused(bad, "a negative account index");
+  bad = book;
+  bad.pos_quantity[1] = std::numeric_limits<double>::quiet_NaN();
+  refused(bad, "a NaN quantity");
+  bad = book;
+  bad.cash[2] = 1e300;
+  refused(bad, "cash past 1e18");
 }
 
 TEST(PartitionSnapshot, DamageIsRefusedAndNamed) {

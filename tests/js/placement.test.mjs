@@ -63,6 +63,8 @@ describe("serve --replicas 3 beside a JetStream cluster that is still forming", 
       const info = await jsm.streams.info(s);
       assert.equal(info.config.num_replicas, 3, s);
     }
+    // Takeovers read snapshot chunks with direct gets, all in flight at once.
+    assert.equal((await jsm.streams.info("VAULTRISK_SNAP")).config.allow_direct, true);
   });
 
   test("replicas on a server without clustering: a clear error at once, naming the stream", async () => {

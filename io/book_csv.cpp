@@ -134,6 +134,7 @@ void load_positions(std::string text, Book& book,
   std::vector<std::int64_t> order(n), fill(begin.begin(), begin.end() - 1);
   for (std::size_t p = 0; p < n; ++p) order[fill[book.pos_account[p]]++] = static_cast<std::int64_t>(p);
   for (std::size_t a = 0; a < book.account_count(); ++a) {
+    if (begin[a + 1] - begin[a] < 2) continue;  // nothing to sort or compare (and no pointer past an empty vector)
     auto first = order.begin() + begin[a], last = order.begin() + begin[a + 1];
     // Stable (file order on equal instruments), and in-place: accounts hold few positions.
     insertion_sort(first, last, [&](std::int64_t x, std::int64_t y) { return book.pos_instrument[x] < book.pos_instrument[y]; });

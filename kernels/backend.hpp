@@ -35,8 +35,14 @@ class Backend {
   virtual void download_blocks(std::int64_t begin, std::int64_t end, BlockTable& out) = 0;
   virtual void download(AccountTable& out) = 0;
   virtual void download_status(std::vector<std::uint8_t>& out) = 0;
-  // equity, mm, im, mm_surplus, im_surplus of one account.
-  virtual void download_account(std::int64_t account, double out[5]) = 0;
+  // The statuses the caller has seen, one per account (uploaded once per layout).
+  virtual void set_reported(const std::vector<std::uint8_t>& status) = 0;
+  // The accounts whose status differs from the reported one, compacted where the
+  // backend runs (copy_if over the accounts), packed with their numbers and copied
+  // off in one piece; their reported status becomes the current one.
+  virtual void take_status_changes(std::vector<AccountChange>& out) = 0;
+  // The packed numbers of the given accounts: one copy each way.
+  virtual void gather_accounts(const std::vector<std::int32_t>& accounts, std::vector<AccountChange>& out) = 0;
   // Scenario rows (V_j - V) of instruments [begin, end), row-major with stride.
   virtual void download_scenarios(std::int64_t begin, std::int64_t end, std::vector<double>& out) = 0;
 };

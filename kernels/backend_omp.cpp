@@ -2,6 +2,8 @@
 // system. Monte Carlo normals come from cuRAND's host generator when the build has
 // cuRAND (the CUDA toolkit's libcurand; no GPU needed).
 #include <omp.h>
+#include <algorithm>
+
 #include <thrust/system/omp/execution_policy.h>
 #include <thrust/system/omp/vector.h>
 
@@ -50,6 +52,15 @@ struct OmpSystem {
   using vector = thrust::omp::vector<T>;
   auto policy() const { return thrust::omp::par; }
   void synchronize() const {}
+  // The "device" is host memory.
+  template <class T>
+  void to_device(const T* host, std::size_t n, T* device) const {
+    std::copy_n(host, n, device);
+  }
+  template <class T>
+  void to_host(const T* device, std::size_t n, T* host) const {
+    std::copy_n(device, n, host);
+  }
   std::string name() const { return "cpu (OpenMP, " + std::to_string(omp_get_max_threads()) + " threads)"; }
   // Stress work items differ in size (accounts hold different numbers of positions):
   // handed out dynamically, not in Thrust's static blocks.

@@ -7,6 +7,8 @@
 #include <cmath>
 #include <cstdio>
 #include <numeric>
+#include <stdexcept>
+#include <string>
 
 #include "core/error.hpp"
 #include "kernels/backend.hpp"
@@ -370,9 +372,28 @@ std::vector<std::uint8_t> Engine::statuses() const {
 }
 
 Engine::AccountRow Engine::account(std::int32_t a) const {
-  double v[5];
-  backend_->download_account(a, v);
-  return AccountRow{v[0], v[1], v[2], v[3], v[4]};
+  const AccountChange c = accounts({a}).at(0);
+  return AccountRow{c.equity, c.mm, c.im, c.mm_surplus, c.im_surplus};
+}
+
+void Engine::set_reported_statuses(const std::vector<std::uint8_t>& status) {
+  if (status.size() != static_cast<std::size_t>(layout_.n_accounts()))
+    throw std::invalid_argument("set_reported_statuses: one status per account is needed");
+  backend_->set_reported(status);
+}
+
+std::vector<AccountChange> Engine::take_status_changes() {
+  std::vector<AccountChange> out;
+  backend_->take_status_changes(out);
+  return out;
+}
+
+std::vector<AccountChange> Engine::accounts(const std::vector<std::int32_t>& ids) const {
+  for (std::int32_t a : ids)
+    if (a < 0 || a >= layout_.n_accounts()) throw std::out_of_range("Engine::accounts: no account " + std::to_string(a));
+  std::vector<AccountChange> out;
+  backend_->gather_accounts(ids, out);
+  return out;
 }
 
 BlockResults Engine::account_blocks(std::int32_t account) const {

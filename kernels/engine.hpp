@@ -84,6 +84,17 @@ class Engine {
   };
   AccountRow account(std::int32_t account) const;
 
+  // The per-tick change scan, done where the engine runs. The engine keeps, per
+  // account, the status its caller last saw: every account starts healthy, or as
+  // set_reported_statuses says (file order, one byte per account).
+  void set_reported_statuses(const std::vector<std::uint8_t>& status);
+  // The accounts whose status differs from the one last seen, in account order,
+  // with their numbers; from then on their current status counts as seen. On the
+  // GPU: a copy_if over the accounts, a pack, and one copy off the device.
+  std::vector<AccountChange> take_status_changes();
+  // The numbers (and statuses) of the given accounts, in one copy each way.
+  std::vector<AccountChange> accounts(const std::vector<std::int32_t>& accounts) const;
+
   const std::vector<std::string>& underlyings() const { return underlying_names_; }
   // Underlying indices an account holds positions in, ascending.
   std::vector<std::int32_t> account_underlyings(std::int32_t account) const;

@@ -181,4 +181,35 @@ struct AggregateAccount {
   }
 };
 
+// True for an account whose status differs from the one its caller last saw.
+struct StatusChanged {
+  const std::uint8_t* status;
+  const std::uint8_t* reported;
+  VR_HD bool operator()(std::int32_t a) const { return status[a] != reported[a]; }
+};
+
+// Packs account ids[k]'s numbers into out[k]; with `mark`, the status it reports
+// becomes the one its caller has seen.
+struct PackAccount {
+  EngineView v;
+  const std::int32_t* ids;
+  AccountChange* out;
+  std::uint8_t* reported;
+  bool mark;
+  VR_HD void operator()(std::int64_t k) const {
+    const std::int32_t a = ids[k];
+    AccountChange c;
+    c.account = a;
+    c.status = v.a_status[a];
+    c.reported = reported[a];
+    c.equity = v.a_equity[a];
+    c.mm = v.a_mm[a];
+    c.im = v.a_im[a];
+    c.mm_surplus = v.a_mm_surplus[a];
+    c.im_surplus = v.a_im_surplus[a];
+    out[k] = c;
+    if (mark) reported[a] = c.status;
+  }
+};
+
 }  // namespace vaultrisk::detail

@@ -98,6 +98,15 @@ struct AccountTable {
   std::vector<std::uint8_t> status;
 };
 
+// One account's numbers as an alert or an intent needs them, packed, so that any set
+// of accounts comes off the device in one copy.
+struct AccountChange {
+  std::int32_t account;   // index, file order
+  std::uint8_t status;    // now
+  std::uint8_t reported;  // the status the caller last saw (see Engine::take_status_changes)
+  double equity, mm, im, mm_surplus, im_surplus;
+};
+
 // Raw pointers into backend memory; what every functor captures.
 struct EngineView {
   const std::int32_t* inst_underlying;

@@ -107,7 +107,7 @@ class Service {
   void guarded(const char* stage, const std::function<void()>& step);
   void process_ticks();
   void evaluate(bool full, std::optional<Clock::time_point> tick_time);
-  void emit_intent(std::int32_t account);
+  void emit_intent(const AccountChange& account);  // its numbers as of now
   chain::Hash32 market_digest(const std::vector<std::int32_t>& unds) const;
   json tick_seqs(const std::vector<std::int32_t>& unds) const;
   void reject(const std::string& source, const std::string& reason, std::string_view subject, const std::string& detail);
@@ -160,6 +160,14 @@ class Service {
   // per account on the hot path); rebuilt from the maps whenever the book changes.
   std::vector<std::uint8_t> status_at_;    // 3 = never evaluated
   std::vector<std::int64_t> deadline_at_;  // 0 = no live intent
+  // The engine's side of the change scan: the status the engine last reported per
+  // account (its own copy sits where it runs), the counts of each, the accounts
+  // whose alert failed (retried at the next evaluation), and those alerted
+  // liquidatable (whose intents fall due with time alone).
+  std::vector<std::uint8_t> reported_;
+  std::size_t status_count_[4] = {0, 0, 0, 0};
+  std::vector<std::int32_t> retry_;
+  std::set<std::int32_t> liquidatable_;
   // Positions grouped by account (offsets into positions_by_account_), for the API.
   std::vector<std::size_t> account_pos_begin_;
   std::vector<std::int32_t> positions_by_account_;
@@ -453,6 +461,18 @@ void Service::rebuild_engine() {
     return;
   }
   engine_ = std::move(engine);
+  // What the change scan compares with: the statuses alerted so far (never evaluated:
+  // healthy, so that a first evaluation alerts what is not).
+  reported_.resize(book.account_count());
+  std::fill(std::begin(status_count_), std::end(status_count_), 0);
+  liquidatable_.clear();
+  retry_.clear();  // their alerts are still owed: status_at_ differs, so the scan finds them again
+  for (std::size_t a = 0; a < book.account_count(); ++a) {
+    reported_[a] = status_at_[a] == kUnevaluated ? 0 : status_at_[a];
+    ++status_count_[reported_[a] & 3];
+    if (status_at_[a] == static_cast<std::uint8_t>(AccountStatus::liquidatable)) liquidatable_.insert(static_cast<std::int32_t>(a));
+  }
+  engine_->set_reported_statuses(reported_);
   metrics_.revaluation(std::chrono::duration<double>(Clock::now() - t0).count(), true);
   log("engine on %s: %zu accounts, %lld blocks (%.1f ms)", engine_->device_name().c_str(), book.account_count(),
       static_cast<long long>(engine_->block_count()), std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
@@ -681,9 +701,9 @@ json Service::tick_seqs(const std::vector<std::int32_t>& unds) const {
   return t;
 }
 
-void Service::emit_intent(std::int32_t a) {
+void Service::emit_intent(const AccountChange& r) {
+  const std::int32_t a = r.account;
   const Book& book = vault_.book();
-  const Engine::AccountRow r = engine_->account(a);
   const std::uint64_t account = book.account_id[a];
   chain::LiquidationIntent in;
   in.account = account;
@@ -738,34 +758,48 @@ void Service::emit_intent(std::int32_t a) {
 void Service::evaluate(bool full, std::optional<Clock::time_point> tick_time) {
   if (!engine_) return;
   need_scan_ = false;
-  const std::vector<std::uint8_t> status = engine_->statuses();
   const Book& book = vault_.book();
   const std::int64_t now = now_ms(), now_s = now / 1000;
-  std::size_t count[4] = {0, 0, 0, 0}, alerts = 0;
+  std::size_t alerts = 0;
   std::vector<std::int32_t> due;  // accounts owed a (new) intent
   intents_logged_ = 0;
-  for (std::size_t a = 0; a < book.account_count(); ++a) {
-    const std::uint8_t s = status[a];
-    ++count[s];
+  // The accounts whose status changed, found where the engine runs (on the GPU: a
+  // device-side compaction and one copy), plus those whose alert failed last time.
+  std::vector<AccountChange> changes = engine_->take_status_changes();
+  for (const AccountChange& c : changes) {
+    --status_count_[reported_[c.account] & 3];
+    ++status_count_[c.status & 3];
+    reported_[c.account] = c.status;
+  }
+  if (!retry_.empty()) {
+    std::sort(retry_.begin(), retry_.end());
+    retry_.erase(std::unique(retry_.begin(), retry_.end()), retry_.end());
+    std::vector<std::int32_t> again;
+    for (std::int32_t a : retry_)
+      if (!std::any_of(changes.begin(), changes.end(), [a](const AccountChange& c) { return c.account == a; })) again.push_back(a);
+    retry_.clear();
+    for (const AccountChange& c : engine_->accounts(again)) changes.push_back(c);
+  }
+  constexpr auto kLiquidatable = static_cast<std::uint8_t>(AccountStatus::liquidatable);
+  for (const AccountChange& c : changes) {
+    const std::int32_t a = c.account;
+    const std::uint8_t s = c.status;
     const std::uint8_t prev = status_at_[a] == kUnevaluated ? 0 : status_at_[a];  // a first evaluation compares with healthy
-    const bool changed = s != prev;
-    if (!changed) {
+    if (s == prev) {  // back where it was alerted last: nothing to say
       status_at_[a] = s;
-      // Unchanged: nothing to do unless an intent is owed (liquidatable with none live).
-      if (s != static_cast<std::uint8_t>(AccountStatus::liquidatable) || (deadline_at_[a] && now_s < deadline_at_[a])) continue;
+      continue;
     }
     const std::uint64_t id = book.account_id[a];
-    if (changed) try {
-      const auto unds = engine_->account_underlyings(static_cast<std::int32_t>(a));
-      const Engine::AccountRow r = engine_->account(static_cast<std::int32_t>(a));
+    try {
+      const auto unds = engine_->account_underlyings(a);
       json alert = {{"account", id},
                     {"status", io::status_name(s)},
                     {"prev_status", io::status_name(prev)},
-                    {"equity", r.equity},
-                    {"mm", r.mm},
-                    {"im", r.im},
-                    {"mm_surplus", r.mm_surplus},
-                    {"im_surplus", r.im_surplus},
+                    {"equity", c.equity},
+                    {"mm", c.mm},
+                    {"im", c.im},
+                    {"mm_surplus", c.mm_surplus},
+                    {"im_surplus", c.im_surplus},
                     {"epoch", epoch_},
                     {"time_ms", now},
                     {"ticks", tick_seqs(unds)}};
@@ -773,29 +807,39 @@ void Service::evaluate(bool full, std::optional<Clock::time_point> tick_time) {
       store_.append({{"t", "status"}, {"account", std::to_string(id)}, {"status", s}});
       metrics_.alert();
       ++alerts;
-    } catch (const std::exception& e) {  // this account's alert: counted, logged, retried at the next scan
+    } catch (const std::exception& e) {  // this account's alert: counted, logged, retried at the next evaluation
       metrics_.failure("alert");
       log("alert for account %llu failed (will retry): %s", static_cast<unsigned long long>(id), e.what());
+      retry_.push_back(a);
       continue;
     }
     published_[id] = s;
     status_at_[a] = s;
-    const bool liquidatable = s == static_cast<std::uint8_t>(AccountStatus::liquidatable);
-    if (liquidatable && (!deadline_at_[a] || now_s >= deadline_at_[a])) {
-      due.push_back(static_cast<std::int32_t>(a));
-    } else if (!liquidatable && deadline_at_[a]) {
-      deadline_at_[a] = 0;
-      intent_deadline_.erase(id);
-      store_.append({{"t", "clear_intent"}, {"account", std::to_string(id)}});
+    if (s == kLiquidatable) {
+      liquidatable_.insert(a);
+    } else {
+      liquidatable_.erase(a);
+      if (deadline_at_[a]) {
+        deadline_at_[a] = 0;
+        intent_deadline_.erase(id);
+        store_.append({{"t", "clear_intent"}, {"account", std::to_string(id)}});
+      }
     }
   }
+  // Intents: every account alerted liquidatable and still so, with no live intent
+  // (just alerted, or its last intent's deadline passed).
+  for (std::int32_t a : liquidatable_)
+    if (reported_[a] == kLiquidatable && (!deadline_at_[a] || now_s >= deadline_at_[a])) due.push_back(a);
+  const std::size_t* count = status_count_;
   // Alerts first: they are what liquidators wait for. Intents (JetStream, acked
   // publishes) follow without holding the alerts back.
   if (alerts) nats_->flush();
   if (tick_time && alerts) metrics_.tick_to_alert(std::chrono::duration<double>(Clock::now() - *tick_time).count());
-  for (std::int32_t a : due) {
+  const std::vector<AccountChange> due_rows = due.empty() ? std::vector<AccountChange>{} : engine_->accounts(due);
+  for (const AccountChange& row : due_rows) {
+    const std::int32_t a = row.account;
     try {
-      emit_intent(a);
+      emit_intent(row);
     } catch (const std::exception& e) {  // one account's intent never holds back the others'
       metrics_.failure("intent");
       log("intent for account %llu failed (will retry): %s", static_cast<unsigned long long>(book.account_id[a]), e.what());
@@ -1027,8 +1071,8 @@ void Service::serve_api(const ApiRequest& r) {
   const std::int32_t a = vault_.account_index(id);
   if (a < 0) return fail(404, "unknown account " + std::to_string(id));
   if (!engine_) return fail(503, "no market yet: the book is not valued");
-  const Engine::AccountRow row = engine_->account(a);
-  const std::uint8_t status = engine_->statuses()[static_cast<std::size_t>(a)];
+  const AccountChange row = engine_->accounts({a}).at(0);
+  const std::uint8_t status = row.status;
   const BlockResults b = engine_->account_blocks(a);
   const Book& book = vault_.book();
   json unds = json::array();

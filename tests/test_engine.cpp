@@ -131,6 +131,73 @@ TEST(Incremental, CashUpdateEqualsAFullRevaluationBitForBit) {
   EXPECT_THROW(incremental.update_cash(bad), input_error);
 }
 
+// The per-tick change scan (issue #10): take_status_changes returns exactly the
+// accounts whose status differs from the one last taken, in account order, each
+// with the numbers of the full account table, bit for bit; a second take is empty;
+// accounts() gathers any set of them. The reference is two full downloads.
+namespace {
+void expect_changes(const std::vector<AccountChange>& got, const std::vector<std::uint8_t>& before, const AccountTable& now,
+                    const char* what) {
+  std::vector<std::int32_t> want;
+  for (std::size_t a = 0; a < now.status.size(); ++a)
+    if (now.status[a] != before[a]) want.push_back(static_cast<std::int32_t>(a));
+  ASSERT_EQ(got.size(), want.size()) << what;
+  for (std::size_t k = 0; k < got.size(); ++k) {
+    const auto a = static_cast<std::size_t>(want[k]);
+    ASSERT_EQ(got[k].account, want[k]) << what;
+    EXPECT_EQ(got[k].status, now.status[a]) << what;
+    EXPECT_EQ(got[k].reported, before[a]) << what;
+    EXPECT_EQ(got[k].equity, now.equity[a]) << what;
+    EXPECT_EQ(got[k].mm, now.mm[a]) << what;
+    EXPECT_EQ(got[k].im, now.im[a]) << what;
+    EXPECT_EQ(got[k].mm_surplus, now.mm_surplus[a]) << what;
+    EXPECT_EQ(got[k].im_surplus, now.im_surplus[a]) << what;
+  }
+}
+}  // namespace
+
+TEST(ChangeScan, ReturnsExactlyTheChangedAccountsWithTheirNumbers) {
+  auto c = random_case(17, 600);
+  Engine e(c.book, c.methodology, Device::cpu);
+  e.revalue(c.market);
+  const std::vector<std::uint8_t> healthy(c.book.account_count(), 0);
+  AccountTable t = e.accounts();
+  ASSERT_GT(std::count_if(t.status.begin(), t.status.end(), [](std::uint8_t s) { return s != 0; }), 0);
+  expect_changes(e.take_status_changes(), healthy, t, "first take (against healthy)");
+  EXPECT_TRUE(e.take_status_changes().empty()) << "nothing changed since the last take";
+  // Cash taken from every third account and given to every fifth: statuses move both ways.
+  std::vector<std::uint8_t> before = t.status;
+  for (std::size_t a = 0; a < c.book.account_count(); a += 3) c.book.cash[a] -= 2.0 * std::fabs(t.mm[a]) + 10.0;
+  for (std::size_t a = 1; a < c.book.account_count(); a += 5) c.book.cash[a] += 4.0 * std::fabs(t.im[a]) + 10.0;
+  e.update_cash(c.book.cash);
+  t = e.accounts();
+  expect_changes(e.take_status_changes(), before, t, "after cash moved");
+  // A market move of one underlying, incrementally.
+  before = t.status;
+  const std::string& u = c.book.underlyings.front();
+  c.market.underlyings[u] = books::moved(c.market.underlyings[u], 77);
+  e.update_underlying(u, c.market.underlyings[u]);
+  t = e.accounts();
+  expect_changes(e.take_status_changes(), before, t, "after a tick");
+  // The caller's own view (a restart, a new layout): what differs from it comes back.
+  std::vector<std::uint8_t> view(c.book.account_count(), 2);
+  e.set_reported_statuses(view);
+  expect_changes(e.take_status_changes(), view, t, "against the caller's view");
+  // Any set of accounts, gathered in one go, in the order asked.
+  const std::vector<std::int32_t> some = {5, 0, 599, 5};
+  const std::vector<AccountChange> rows = e.accounts(some);
+  ASSERT_EQ(rows.size(), some.size());
+  for (std::size_t k = 0; k < some.size(); ++k) {
+    const auto a = static_cast<std::size_t>(some[k]);
+    EXPECT_EQ(rows[k].account, some[k]);
+    EXPECT_EQ(rows[k].status, t.status[a]);
+    EXPECT_EQ(rows[k].equity, t.equity[a]);
+    EXPECT_EQ(rows[k].im_surplus, t.im_surplus[a]);
+  }
+  EXPECT_THROW(e.accounts({600}), std::out_of_range);
+  EXPECT_THROW(e.set_reported_statuses({1, 2}), std::invalid_argument);
+}
+
 // A non-finite account is quarantined (status error), never called healthy, and its
 // neighbours are valued as before. (NaN < 0 is false: a plain comparison said healthy.)
 TEST(Quarantine, NonFiniteAccountsGetStatusErrorAndOthersAreUntouched) {

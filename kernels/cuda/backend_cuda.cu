@@ -36,6 +36,18 @@ struct CudaSystem {
 
   auto policy() const { return thrust::cuda::par_nosync.on(stream); }
   void synchronize() const { VR_CUDA_TRY(cudaStreamSynchronize(stream)); }
+  // Copies on our stream, ordered after the kernels before them (never the legacy
+  // default stream); to_host returns once the bytes are there.
+  template <class T>
+  void to_device(const T* host, std::size_t n, T* device) const {
+    if (n) VR_CUDA_TRY(cudaMemcpyAsync(device, host, n * sizeof(T), cudaMemcpyHostToDevice, stream));
+    synchronize();  // the host buffer may go away after the call
+  }
+  template <class T>
+  void to_host(const T* device, std::size_t n, T* host) const {
+    if (n) VR_CUDA_TRY(cudaMemcpyAsync(host, device, n * sizeof(T), cudaMemcpyDeviceToHost, stream));
+    synchronize();
+  }
   std::string name() const {
     int dev = 0;
     cudaDeviceProp prop{};

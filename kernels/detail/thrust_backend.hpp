@@ -58,6 +58,8 @@ class ThrustBackend final : public Backend {
     for (vec<double>* t : {&a_equity_, &a_mm_, &a_im_, &a_mm_surplus_, &a_im_surplus_})
       t->resize(n_accounts_);
     a_status_.resize(n_accounts_);
+    a_reported_.assign(static_cast<std::size_t>(n_accounts_), std::uint8_t{0});  // healthy until told otherwise
+    changed_.resize(static_cast<std::size_t>(n_accounts_));
     system_.synchronize();
   }
 
@@ -147,10 +149,23 @@ class ThrustBackend final : public Backend {
     down(a_status_, o.status);
   }
   void download_status(std::vector<std::uint8_t>& out) override { down(a_status_, out); }
-  void download_account(std::int64_t a, double out[5]) override {
-    system_.synchronize();
-    const vec<double>* cols[5] = {&a_equity_, &a_mm_, &a_im_, &a_mm_surplus_, &a_im_surplus_};
-    for (int k = 0; k < 5; ++k) thrust::copy(cols[k]->begin() + a, cols[k]->begin() + a + 1, out + k);
+  void set_reported(const std::vector<std::uint8_t>& status) override {
+    a_reported_.resize(static_cast<std::size_t>(n_accounts_));
+    system_.to_device(status.data(), std::min<std::size_t>(status.size(), static_cast<std::size_t>(n_accounts_)),
+                      raw(a_reported_));
+  }
+  void take_status_changes(std::vector<AccountChange>& out) override {
+    // The indices of the changed accounts, compacted on the device; only their count
+    // and their packed rows come back.
+    const auto end = thrust::copy_if(system_.policy(), thrust::counting_iterator<std::int32_t>(0),
+                                     thrust::counting_iterator<std::int32_t>(static_cast<std::int32_t>(n_accounts_)),
+                                     changed_.begin(), StatusChanged{raw(a_status_), raw(a_reported_)});
+    pack(static_cast<std::int64_t>(end - changed_.begin()), true, out);
+  }
+  void gather_accounts(const std::vector<std::int32_t>& accounts, std::vector<AccountChange>& out) override {
+    if (changed_.size() < accounts.size()) changed_.resize(accounts.size());
+    system_.to_device(accounts.data(), accounts.size(), raw(changed_));
+    pack(static_cast<std::int64_t>(accounts.size()), false, out);
   }
   void download_scenarios(std::int64_t begin, std::int64_t end, std::vector<double>& out) override {
     out.resize(static_cast<std::size_t>(end - begin) * stride_);
@@ -159,6 +174,14 @@ class ThrustBackend final : public Backend {
   }
 
  private:
+  // Packs accounts changed_[0, n) into packed_ and copies them off in one piece.
+  void pack(std::int64_t n, bool mark, std::vector<AccountChange>& out) {
+    out.resize(static_cast<std::size_t>(n));
+    if (n == 0) return;
+    if (packed_.size() < static_cast<std::size_t>(n)) packed_.resize(static_cast<std::size_t>(n));
+    for_n(n, PackAccount{view(), raw(changed_), raw(packed_), raw(a_reported_), mark});
+    system_.to_host(raw(packed_), static_cast<std::size_t>(n), out.data());
+  }
   template <class F>
   void for_n(std::int64_t n, F f) {
     if (n > 0)
@@ -224,6 +247,9 @@ class ThrustBackend final : public Backend {
   vec<double> cash_;
   vec<double> a_equity_, a_mm_, a_im_, a_mm_surplus_, a_im_surplus_;
   vec<std::uint8_t> a_status_;
+  vec<std::uint8_t> a_reported_;    // per account: the status its caller has seen
+  vec<std::int32_t> changed_;       // compacted account indices (take_status_changes, gather_accounts)
+  vec<AccountChange> packed_;       // their rows, copied off in one piece
   // Host copies: per-underlying ranges of the block and account id lists.
   std::vector<std::int64_t> und_block_begin_, und_account_begin_;
 };

@@ -3,7 +3,13 @@
 // request-reply round trip on the same machine as the floor.
 //
 //   node bench/latency.mjs --vaultrisk build/cpu/cli/vaultrisk [--accounts 100000] [--samples 500] [--device cpu]
-//                          [--stress-paths 10000]
+//                          [--stress-paths 10000] [--trades 200] [--trade-rate 1000]
+//
+// With --trades, trade→alert (issue #10): a second probe account holds the same
+// perp; a trade of +1 at S0 doubles it (liquidatable), -1 at S0 takes it back
+// (margin_call), exactly, so each trade flips it. Each sample is the trade's
+// JetStream publish -> that probe's alert. With --trade-rate, tick→alert is
+// sampled again while trades on held positions of the book stream in at that rate.
 //
 // With --stress-paths, the same samples are taken again while a risk.api.stress
 // Monte Carlo job of that many paths runs in the service (issue #8: a stress job
@@ -27,6 +33,9 @@ const ACCOUNTS = Number(arg("accounts", "100000"));
 const SAMPLES = Number(arg("samples", "500"));
 const DEVICE = arg("device", "cpu");
 const STRESS_PATHS = Number(arg("stress-paths", "0"));
+const TRADES = Number(arg("trades", "0"));
+const TRADE_RATE = Number(arg("trade-rate", "0"));
+const TRADE_PROBE = 999999998;
 const PROBE = 999999999;
 const oracle = new Wallet("0x4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318");
 const dir = mkdtempSync(join(tmpdir(), "vr-lat-"));
@@ -43,6 +52,11 @@ try {
   const btc = market.underlyings.BTC, S0 = btc.spot, S1 = S0 + 100;
   appendFileSync(join(dir, "book", "accounts.csv"), `${PROBE},${0.22 * S0 - 10}\n`);
   appendFileSync(join(dir, "book", "positions.csv"), `${PROBE},BTC-PERP,1,${S0}\n`);
+  appendFileSync(join(dir, "book", "accounts.csv"), `${TRADE_PROBE},${0.22 * S0 - 10}\n`);
+  appendFileSync(join(dir, "book", "positions.csv"), `${TRADE_PROBE},BTC-PERP,1,${S0}\n`);
+  // Held option positions of the book, for the background trade stream.
+  const held = readFileSync(join(dir, "book", "positions.csv"), "utf8").split("\n").slice(1, 200001)
+    .map((l) => l.split(",")).filter((f) => f.length >= 3 && !f[1].endsWith("-PERP"));
   writeFileSync(join(dir, "intent.key"), "0x0000000000000000000000000000000000000000000000000000000000000002\n");
 
   const nats = spawn("nats-server", ["-js", "-a", "127.0.0.1", "-p", "-1", "-sd", join(dir, "js")], { stdio: ["ignore", "pipe", "pipe"] });
@@ -87,6 +101,47 @@ try {
   };
   const lat = await sample(SAMPLES, 20);
 
+  // Trade -> alert, and ticks under a stream of trades (issue #10).
+  let trades = null, underTrades = null;
+  if (TRADES > 0 || TRADE_RATE > 0) {
+    const js = nc.jetstream();
+    let tid = 0;
+    const trade = (account, instrument, quantity, price) => js.publish(`vault.event.trade.${account}`,
+      new TextEncoder().encode(JSON.stringify({ id: `bench-${process.pid}-${++tid}`, account: Number(account), instrument, quantity, price })));
+    if (TRADES > 0) {
+      const talerts = nc.subscribe(`risk.alert.*.${TRADE_PROBE}`);
+      const tit = talerts[Symbol.asyncIterator]();
+      const xs = [];
+      for (let i = 0; i < TRADES + 10; i++) {
+        const s = process.hrtime.bigint();
+        await trade(TRADE_PROBE, "BTC-PERP", i % 2 ? -1 : 1, S0);
+        await Promise.race([tit.next(), new Promise((_, no) => setTimeout(() => no(new Error("no alert for a trade in 10 s")), 10000))]);
+        if (i >= 10) xs.push(Number(process.hrtime.bigint() - s) / 1e6);
+      }
+      trades = { samples: xs.length, trade_to_alert_ms: { p50: pct(xs, 0.5), p99: pct(xs, 0.99), p999: pct(xs, 0.999), max: Math.max(...xs) } };
+    }
+    if (TRADE_RATE > 0 && held.length) {
+      let streaming = true, sent = 0, k = 0;
+      const stream = (async () => {
+        const t0 = Date.now();
+        while (streaming) {
+          const due = Math.floor(((Date.now() - t0) / 1000) * TRADE_RATE);
+          for (; sent < due; sent++) {  // +0.001 then -0.001 on the same position: never zero
+            const [a, ins] = held[k++ % held.length];
+            trade(a, ins, (Math.floor(sent / held.length) % 2) ? -0.001 : 0.001, 1).catch(() => {});
+          }
+          await new Promise((r) => setTimeout(r, 5));
+        }
+      })();
+      const started = Date.now();
+      const xs = await sample(SAMPLES, 0);
+      streaming = false;
+      await stream;
+      underTrades = { trades_per_s: sent / ((Date.now() - started) / 1000), samples: xs.length,
+        tick_to_alert_ms: { p50: pct(xs, 0.5), p99: pct(xs, 0.99), p999: pct(xs, 0.999), max: Math.max(...xs) } };
+    }
+  }
+
   // The same while a stress job runs in the service.
   let during = null;
   if (STRESS_PATHS > 0) {
@@ -124,6 +179,7 @@ try {
     nats_rtt_ms: { p50: pct(rtt, 0.5), p99: pct(rtt, 0.99), p999: pct(rtt, 0.999) },
     burst: { ticks: BURST, seconds: burstS, ticks_per_s: BURST / burstS },
     during_stress: during,
+    trades, ticks_under_trades: underTrades,
   };
   console.log(JSON.stringify(result, null, 1));
   await nc.close();

@@ -127,6 +127,12 @@ std::int32_t VaultState::instrument_index(const std::string& id) const {
   return it == inst_.end() ? -1 : it->second;
 }
 
+VaultState::Touched VaultState::take_touched() {
+  Touched out;
+  std::swap(out, touched_);
+  return out;
+}
+
 bool VaultState::take_structural_change() {
   const bool s = structural_;
   structural_ = false;
@@ -176,6 +182,7 @@ Applied VaultState::apply(const VaultEvent& e) {
         structural_ = true;
       } else {
         book_.cash[a] += e.amount;
+        touched_.accounts.push_back(a);
       }
       break;
     }
@@ -184,6 +191,7 @@ Applied VaultState::apply(const VaultEvent& e) {
       if (a < 0) throw input_error("withdraw: unknown account " + std::to_string(e.account));
       require_cash(book_.cash[a] - e.amount, e.account);
       book_.cash[a] -= e.amount;
+      touched_.accounts.push_back(a);
       break;
     }
     case EventType::trade:
@@ -238,9 +246,10 @@ void VaultState::apply_trade(const VaultEvent& e) {
   limits::require_range(q, -limits::kMaxPosition, limits::kMaxPosition,
                         "trade: position of account " + std::to_string(e.account) + " in '" + e.instrument + "' after it");
   require_cash(cash, e.account);
-  structural_ = true;  // a quantity or entry changed: the engine's layout holds both
   book_.cash[a] = cash;
+  touched_.accounts.push_back(a);
   if (fresh) {
+    structural_ = true;  // a new position: the engine lays the book out again
     book_.pos_account.push_back(a);
     book_.pos_instrument.push_back(i);
     book_.pos_quantity.push_back(q);
@@ -251,7 +260,11 @@ void VaultState::apply_trade(const VaultEvent& e) {
   const std::size_t p = it->second;
   book_.pos_quantity[p] = q;
   book_.pos_entry[p] = entry;
-  if (q == 0.0) remove_position(p);
+  if (q == 0.0) {
+    remove_position(p);  // structural: positions are renumbered
+  } else {
+    touched_.positions.push_back(static_cast<std::int64_t>(p));  // in place
+  }
 }
 
 void VaultState::require_cash(double cash, std::uint64_t account) {

@@ -7,6 +7,7 @@
 #include <string_view>
 #include <unordered_map>
 #include <unordered_set>
+#include <vector>
 
 #include "kernels/book.hpp"
 
@@ -53,10 +54,20 @@ class VaultState {
   void set_seen_window(std::size_t n);
 
   const Book& book() const { return book_; }
-  // True when instruments, accounts or positions changed since the last call (the
-  // engine must lay the book out again); deposits and withdrawals to existing
-  // accounts change only cash and leave it false (Engine::update_cash suffices).
+  // True when instruments, accounts or the set of positions changed since the last
+  // call (the engine must lay the book out again). Deposits, withdrawals and trades
+  // that change an existing position (without closing it) leave it false: they are
+  // applied in place (take_touched, Engine::update_positions).
   bool take_structural_change();
+  // What changed in place since the last call: book indices of positions whose
+  // quantity or entry changed (same account and instrument), and accounts whose cash
+  // changed (Engine::update_positions). Meaningless after a structural change, which
+  // renumbers positions: the caller lays the book out again then, and drops these.
+  struct Touched {
+    std::vector<std::int64_t> positions;
+    std::vector<std::int32_t> accounts;
+  };
+  Touched take_touched();
   const std::deque<std::string>& seen_ids() const { return seen_order_; }  // oldest first
   void mark_seen(const std::string& id);
 
@@ -77,6 +88,7 @@ class VaultState {
   std::deque<std::string> seen_order_;
   std::size_t seen_window_ = kSeenWindow;
   bool structural_ = false;
+  Touched touched_;
 };
 
 }  // namespace vaultrisk::feeds

@@ -27,6 +27,10 @@ class Backend {
   virtual void aggregate_accounts(std::int32_t underlying) = 0;
   // Replaces every account's cash (file order; as many as the layout has).
   virtual void set_cash(const std::vector<double>& cash) = 0;
+  // In place: new quantities and entries at position slots, new cash for accounts
+  // (one copy each), then the listed blocks and the listed accounts re-aggregated.
+  virtual void patch(const std::vector<PositionPatch>& positions, const std::vector<CashPatch>& cash,
+                     const std::vector<std::int32_t>& blocks, const std::vector<std::int32_t>& accounts) = 0;
   virtual void synchronize() = 0;
 
   virtual void download(InstrumentTable& out) = 0;

@@ -110,6 +110,8 @@ Layout make_layout(const Book& book, const Methodology& methodology,
     insertion_sort(order.begin() + acct_pos_begin[a], order.begin() + acct_pos_begin[a + 1],
                    [&](std::int64_t x, std::int64_t y) { return und_of_pos(x) < und_of_pos(y); });
 
+  VR_EXPECTS(n_pos < (std::int64_t{1} << 31), "position count fits int32");
+  l.pos_slot.resize(n_pos);
   l.pos_inst.resize(n_pos);
   l.pos_qty.resize(n_pos);
   l.pos_entry.resize(n_pos);
@@ -127,6 +129,7 @@ Layout make_layout(const Book& book, const Methodology& methodology,
         ++und_block_count[u + 1];
         prev_u = u;
       }
+      l.pos_slot[p] = static_cast<std::int32_t>(k);
       l.pos_inst[k] = internal_of[book.pos_instrument[p]];
       l.pos_qty[k] = book.pos_quantity[p];
       l.pos_entry[k] = book.pos_entry[p];
@@ -321,6 +324,44 @@ void Engine::update_cash(const std::vector<double>& cash) {
   layout_.cash = cash;
   backend_->aggregate_accounts(-1);
   backend_->synchronize();
+}
+
+void Engine::update_positions(const Book& book, std::vector<std::int64_t> positions, std::vector<std::int32_t> accounts) {
+  VR_EXPECTS(!current_.empty(), "update_positions() after a first revalue()");
+  VR_EXPECTS(static_cast<std::int64_t>(book.account_count()) == layout_.n_accounts() &&
+                 book.position_count() == layout_.pos_slot.size(),
+             "update_positions(): the book has the accounts and positions laid out");
+  std::sort(positions.begin(), positions.end());
+  positions.erase(std::unique(positions.begin(), positions.end()), positions.end());
+  std::vector<PositionPatch> pos;
+  std::vector<std::int32_t> blocks;
+  for (const std::int64_t p : positions) {
+    VR_EXPECTS(p >= 0 && p < static_cast<std::int64_t>(book.position_count()), "update_positions(): a position index");
+    const std::size_t pi = static_cast<std::size_t>(p);
+    if (!std::isfinite(book.pos_quantity[pi]) || !std::isfinite(book.pos_entry[pi]))
+      throw input_error("position #" + std::to_string(p) + " is not finite");
+    const std::int64_t slot = layout_.pos_slot[pi];
+    const auto b = static_cast<std::int32_t>(
+        std::upper_bound(layout_.block_begin.begin(), layout_.block_begin.end(), slot) - layout_.block_begin.begin() - 1);
+    VR_EXPECTS(layout_.block_account[b] == book.pos_account[pi], "update_positions(): the position's account as laid out");
+    pos.push_back(PositionPatch{slot, book.pos_quantity[pi], book.pos_entry[pi]});
+    blocks.push_back(b);
+    accounts.push_back(book.pos_account[pi]);
+  }
+  std::sort(blocks.begin(), blocks.end());
+  blocks.erase(std::unique(blocks.begin(), blocks.end()), blocks.end());
+  std::sort(accounts.begin(), accounts.end());
+  accounts.erase(std::unique(accounts.begin(), accounts.end()), accounts.end());
+  std::vector<CashPatch> cash;
+  for (const std::int32_t a : accounts) {
+    VR_EXPECTS(a >= 0 && a < layout_.n_accounts(), "update_positions(): an account index");
+    const double c = book.cash[static_cast<std::size_t>(a)];
+    if (!std::isfinite(c)) throw input_error("cash of account #" + std::to_string(a) + " is not finite");
+    if (c != layout_.cash[static_cast<std::size_t>(a)]) cash.push_back(CashPatch{a, c});
+  }
+  backend_->patch(pos, cash, blocks, accounts);
+  backend_->synchronize();
+  for (const CashPatch& c : cash) layout_.cash[static_cast<std::size_t>(c.account)] = c.cash;
 }
 
 void Engine::synchronize() { backend_->synchronize(); }

@@ -70,6 +70,15 @@ class Engine {
   // of the book with that cash. Requires an earlier revalue().
   void update_cash(const std::vector<double>& cash);
 
+  // Trades and cash changes applied in place. `book` is the book the engine was laid
+  // out from, changed since only in quantities, entries and cash (same accounts, same
+  // positions at the same indices); `positions` are the book indices whose quantity or
+  // entry changed, `accounts` those whose cash changed. Only those positions' blocks
+  // and their accounts are recomputed: equal, bit for bit, to a full revaluation of
+  // a fresh layout of `book`. A new position, account or listing still needs a new
+  // Engine. Requires an earlier revalue().
+  void update_positions(const Book& book, std::vector<std::int64_t> positions, std::vector<std::int32_t> accounts);
+
   // Results; instruments and accounts in file order.
   InstrumentTable instruments() const;
   BlockResults blocks() const;

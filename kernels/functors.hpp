@@ -181,6 +181,24 @@ struct AggregateAccount {
   }
 };
 
+// Writes new quantities and entries into the positions' slots.
+struct PatchPositions {
+  const PositionPatch* patch;
+  double* qty;
+  double* entry;
+  VR_HD void operator()(std::int64_t k) const {
+    qty[patch[k].slot] = patch[k].quantity;
+    entry[patch[k].slot] = patch[k].entry;
+  }
+};
+
+// Writes accounts' new cash.
+struct PatchCash {
+  const CashPatch* patch;
+  double* cash;
+  VR_HD void operator()(std::int64_t k) const { cash[patch[k].account] = patch[k].cash; }
+};
+
 // True for an account whose status differs from the one its caller last saw.
 struct StatusChanged {
   const std::uint8_t* status;

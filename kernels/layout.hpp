@@ -55,6 +55,7 @@ struct Layout {
   std::vector<std::int32_t> pos_inst;  // internal instrument index
   std::vector<double> pos_qty, pos_entry;
 
+  std::vector<std::int32_t> pos_slot;     // per book position (file order): its index in pos_*; kept on the host
   std::vector<std::int64_t> block_begin;  // n_blocks + 1, into positions
   std::vector<std::int32_t> block_account, block_underlying;
   std::vector<std::int32_t> und_blocks;        // block ids grouped by underlying
@@ -96,6 +97,16 @@ struct BlockTable {
 struct AccountTable {
   std::vector<double> equity, mm, im, mm_surplus, im_surplus;
   std::vector<std::uint8_t> status;
+};
+
+// In-place changes (Engine::update_positions), packed for one copy to the device.
+struct PositionPatch {
+  std::int64_t slot;  // index into the layout's positions
+  double quantity, entry;
+};
+struct CashPatch {
+  std::int32_t account;
+  double cash;
 };
 
 // One account's numbers as an alert or an intent needs them, packed, so that any set

@@ -426,6 +426,7 @@ void Service::rebuild_engine() {
   const Book& book = vault_.book();
   engine_.reset();
   vault_.take_structural_change();  // laid out from the book as it is now
+  vault_.take_touched();
   if (book.instrument_count() == 0) return;
   for (const auto& u : book.underlyings)
     if (!market_.count(u)) {
@@ -614,12 +615,15 @@ void Service::process_vault_batch() {
   for (const JsMessage* m : to_ack) nats_->ack(*m);
   for (const JsMessage* m : to_term) nats_->term(*m);
   NatsClient::free(batch);
-  if (vault_.take_structural_change() || !engine_ || need_full_) {
-    need_full_ = true;  // listings, accounts or positions changed: lay the book out again
-  } else {
-    // Deposits and withdrawals only: new cash, the accounts recomputed in place.
+  const bool structural = vault_.take_structural_change();
+  const feeds::VaultState::Touched touched = vault_.take_touched();
+  if (structural || !engine_ || need_full_) {
+    need_full_ = true;  // listings, accounts or new/closed positions: lay the book out again
+  } else if (!touched.positions.empty() || !touched.accounts.empty()) {
+    // Deposits, withdrawals and trades on held positions: applied in place, only
+    // their blocks and accounts recomputed.
     const auto t0 = Clock::now();
-    engine_->update_cash(vault_.book().cash);
+    engine_->update_positions(vault_.book(), touched.positions, touched.accounts);
     metrics_.revaluation(std::chrono::duration<double>(Clock::now() - t0).count(), false);
     need_scan_ = true;
   }

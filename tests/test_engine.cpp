@@ -6,6 +6,7 @@
 #include <random>
 
 #include "core/error.hpp"
+#include "feeds/vault_state.hpp"
 #include "kernels/engine.hpp"
 #include "kernels/reference.hpp"
 #include "test_books.hpp"
@@ -129,6 +130,85 @@ TEST(Incremental, CashUpdateEqualsAFullRevaluationBitForBit) {
   std::vector<double> bad = c.book.cash;
   bad[3] = std::nan("");
   EXPECT_THROW(incremental.update_cash(bad), input_error);
+}
+
+// Vault events applied in place (issue #10): deposits, withdrawals and trades on held
+// positions go through VaultState::take_touched and Engine::update_positions; new
+// and closed positions lay the book out again, as the service does. Every 150
+// events the engine must equal a fresh layout of the same book, bit for bit.
+TEST(InPlace, ALongRandomEventSequenceEqualsAFreshLayoutBitForBit) {
+  const auto c = random_case(23, 300);
+  feeds::VaultState vault(c.book);
+  auto engine = std::make_unique<Engine>(vault.book(), c.methodology, Device::cpu);
+  engine->revalue(c.market);
+  std::mt19937_64 rng(42);
+  int in_place = 0, laid_out = 0, compared = 0;
+  for (int i = 0; i < 3000; ++i) {
+    const Book& b = vault.book();
+    feeds::VaultEvent e;
+    e.id = std::to_string(i);  // (not "e" + ...: GCC 12 -O3 warns falsely, -Wrestrict)
+    const std::uint64_t r = rng() % 20;
+    if (r < 4) {
+      e.type = r < 3 ? feeds::EventType::deposit : feeds::EventType::withdraw;
+      e.account = b.account_id[rng() % b.account_count()];
+      e.amount = 0.5 + static_cast<double>(rng() % 100000) / 7.0;
+    } else {
+      e.type = feeds::EventType::trade;
+      std::size_t p = rng() % b.position_count();
+      double dq = static_cast<double>(static_cast<std::int64_t>(rng() % 2001) - 1000) / 100.0;
+      if (r == 19) {  // open a new position (or close one when the pair is held)
+        const std::size_t a = rng() % b.account_count(), ins = rng() % b.instrument_count();
+        e.account = b.account_id[a];
+        e.instrument = b.instrument_id[ins];
+        dq = 1.0;
+        for (std::size_t q = 0; q < b.position_count(); ++q)
+          if (static_cast<std::size_t>(b.pos_account[q]) == a && static_cast<std::size_t>(b.pos_instrument[q]) == ins)
+            dq = -b.pos_quantity[q];
+      } else {  // change a held position, never to zero
+        e.account = b.account_id[static_cast<std::size_t>(b.pos_account[p])];
+        e.instrument = b.instrument_id[static_cast<std::size_t>(b.pos_instrument[p])];
+        if (dq == 0.0 || b.pos_quantity[p] + dq == 0.0) dq += 0.25;
+      }
+      e.quantity = dq;
+      e.price = 1.0 + static_cast<double>(rng() % 5000) / 16.0;
+    }
+    vault.apply(e);
+    const bool structural = vault.take_structural_change();
+    const feeds::VaultState::Touched touched = vault.take_touched();
+    if (structural) {
+      engine = std::make_unique<Engine>(vault.book(), c.methodology, Device::cpu);
+      engine->revalue(c.market);
+      ++laid_out;
+    } else {
+      ASSERT_FALSE(touched.accounts.empty()) << "event " << i << " changed nothing";
+      engine->update_positions(vault.book(), touched.positions, touched.accounts);
+      ++in_place;
+    }
+    if (i % 150 == 149) {
+      Engine fresh(vault.book(), c.methodology, Device::cpu);
+      fresh.revalue(c.market);
+      expect_identical(*engine, fresh);
+      ++compared;
+      if (HasFailure()) FAIL() << "differs from a fresh layout after event " << i;
+    }
+  }
+  EXPECT_GT(in_place, 2500);
+  EXPECT_GT(laid_out, 50);
+  EXPECT_EQ(compared, 20);
+  // A held position traded is in place; its index is reported, with its account.
+  const Book& b = vault.book();
+  feeds::VaultEvent e;
+  e.type = feeds::EventType::trade;
+  e.id = "last";
+  e.account = b.account_id[static_cast<std::size_t>(b.pos_account[7])];
+  e.instrument = b.instrument_id[static_cast<std::size_t>(b.pos_instrument[7])];
+  e.quantity = b.pos_quantity[7] > 0 ? 1.0 : -1.0;
+  e.price = 10.0;
+  vault.apply(e);
+  EXPECT_FALSE(vault.take_structural_change());
+  const feeds::VaultState::Touched t = vault.take_touched();
+  EXPECT_EQ(t.positions, std::vector<std::int64_t>{7});
+  EXPECT_EQ(t.accounts, std::vector<std::int32_t>{b.pos_account[7]});
 }
 
 // The per-tick change scan (issue #10): take_status_changes returns exactly the

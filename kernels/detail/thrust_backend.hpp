@@ -3,6 +3,8 @@
 // the vector type, the execution policy and synchronisation.
 #pragma once
 
+#include <algorithm>
+
 #include <thrust/copy.h>
 #include <thrust/find.h>
 #include <thrust/for_each.h>
@@ -105,6 +107,33 @@ class ThrustBackend final : public Backend {
 
   void set_cash(const std::vector<double>& cash) override { up(cash_, cash); }
 
+  void patch(const std::vector<PositionPatch>& positions, const std::vector<CashPatch>& cash,
+             const std::vector<std::int32_t>& blocks, const std::vector<std::int32_t>& accounts) override {
+    const auto n_pos = static_cast<std::int64_t>(positions.size()), n_cash = static_cast<std::int64_t>(cash.size());
+    if (n_pos) {
+      grow(pos_patch_, positions.size());
+      system_.to_device(positions.data(), positions.size(), raw(pos_patch_));
+      for_n(n_pos, PatchPositions{raw(pos_patch_), raw(pos_qty_), raw(pos_entry_)});
+    }
+    if (n_cash) {
+      grow(cash_patch_, cash.size());
+      system_.to_device(cash.data(), cash.size(), raw(cash_patch_));
+      for_n(n_cash, PatchCash{raw(cash_patch_), raw(cash_)});
+    }
+    // Blocks first (their positions changed), then their accounts (which sum blocks).
+    // Grown once, before either list goes in: no reallocation behind a running kernel.
+    grow(id_list_, std::max(blocks.size(), accounts.size()));
+    const EngineView v = view();
+    if (!blocks.empty()) {
+      system_.to_device(blocks.data(), blocks.size(), raw(id_list_));
+      for_n(static_cast<std::int64_t>(blocks.size()), AggregateBlock{v, raw(id_list_)});
+    }
+    if (!accounts.empty()) {
+      system_.to_device(accounts.data(), accounts.size(), raw(id_list_));  // after the blocks: stream order
+      for_n(static_cast<std::int64_t>(accounts.size()), AggregateAccount{v, raw(id_list_)});
+    }
+  }
+
   void synchronize() override { system_.synchronize(); }
 
   void download(InstrumentTable& o) override {
@@ -174,6 +203,10 @@ class ThrustBackend final : public Backend {
   }
 
  private:
+  template <class T>
+  static void grow(vec<T>& d, std::size_t n) {
+    if (d.size() < n) d.resize(n);
+  }
   // Packs accounts changed_[0, n) into packed_ and copies them off in one piece.
   void pack(std::int64_t n, bool mark, std::vector<AccountChange>& out) {
     out.resize(static_cast<std::size_t>(n));
@@ -250,6 +283,9 @@ class ThrustBackend final : public Backend {
   vec<std::uint8_t> a_reported_;    // per account: the status its caller has seen
   vec<std::int32_t> changed_;       // compacted account indices (take_status_changes, gather_accounts)
   vec<AccountChange> packed_;       // their rows, copied off in one piece
+  vec<PositionPatch> pos_patch_;    // in-place changes (patch)
+  vec<CashPatch> cash_patch_;
+  vec<std::int32_t> id_list_;       // blocks, then accounts, to re-aggregate
   // Host copies: per-underlying ranges of the block and account id lists.
   std::vector<std::int64_t> und_block_begin_, und_account_begin_;
 };

@@ -3,6 +3,8 @@
 // cuRAND (the CUDA toolkit's libcurand; no GPU needed).
 #include <omp.h>
 #include <algorithm>
+#include <cstdlib>
+#include <new>
 
 #include <thrust/system/omp/execution_policy.h>
 #include <thrust/system/omp/vector.h>
@@ -51,6 +53,16 @@ struct OmpSystem {
   template <class T>
   using vector = thrust::omp::vector<T>;
   auto policy() const { return thrust::omp::par; }
+  template <class Alloc>
+  auto policy(Alloc& temporaries) const {
+    return thrust::omp::par(temporaries);
+  }
+  char* allocate_bytes(std::size_t n) const {
+    void* p = std::malloc(n ? n : 1);
+    if (!p) throw std::bad_alloc();
+    return static_cast<char*>(p);
+  }
+  void free_bytes(char* p) const { std::free(p); }
   void synchronize() const {}
   // The "device" is host memory.
   template <class T>

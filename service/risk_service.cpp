@@ -16,6 +16,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <queue>
 #include <set>
 #include <thread>
 #include <unordered_map>
@@ -162,12 +163,15 @@ class Service {
   std::vector<std::int64_t> deadline_at_;  // 0 = no live intent
   // The engine's side of the change scan: the status the engine last reported per
   // account (its own copy sits where it runs), the counts of each, the accounts
-  // whose alert failed (retried at the next evaluation), and those alerted
-  // liquidatable (whose intents fall due with time alone).
+  // whose alert failed (retried at the next evaluation), and when each account
+  // alerted liquidatable is owed its next intent (earliest first; an entry that no
+  // longer matches the account's status or deadline is dropped when it comes up), so
+  // that an evaluation looks only at the intents falling due, never at every account.
   std::vector<std::uint8_t> reported_;
   std::size_t status_count_[4] = {0, 0, 0, 0};
   std::vector<std::int32_t> retry_;
-  std::set<std::int32_t> liquidatable_;
+  using IntentDue = std::pair<std::int64_t, std::int32_t>;  // (deadline in s, 0: now; account)
+  std::priority_queue<IntentDue, std::vector<IntentDue>, std::greater<>> intents_due_;
   // Positions grouped by account (offsets into positions_by_account_), for the API.
   std::vector<std::size_t> account_pos_begin_;
   std::vector<std::int32_t> positions_by_account_;
@@ -466,12 +470,13 @@ void Service::rebuild_engine() {
   // healthy, so that a first evaluation alerts what is not).
   reported_.resize(book.account_count());
   std::fill(std::begin(status_count_), std::end(status_count_), 0);
-  liquidatable_.clear();
+  intents_due_ = {};
   retry_.clear();  // their alerts are still owed: status_at_ differs, so the scan finds them again
   for (std::size_t a = 0; a < book.account_count(); ++a) {
     reported_[a] = status_at_[a] == kUnevaluated ? 0 : status_at_[a];
     ++status_count_[reported_[a] & 3];
-    if (status_at_[a] == static_cast<std::uint8_t>(AccountStatus::liquidatable)) liquidatable_.insert(static_cast<std::int32_t>(a));
+    if (status_at_[a] == static_cast<std::uint8_t>(AccountStatus::liquidatable))
+      intents_due_.push({deadline_at_[a], static_cast<std::int32_t>(a)});
   }
   engine_->set_reported_statuses(reported_);
   metrics_.revaluation(std::chrono::duration<double>(Clock::now() - t0).count(), true);
@@ -750,6 +755,7 @@ void Service::emit_intent(const AccountChange& r) {
   }
   intent_deadline_[account] = static_cast<std::int64_t>(in.deadline);
   deadline_at_[a] = static_cast<std::int64_t>(in.deadline);
+  intents_due_.push({deadline_at_[a], a});  // the next one falls due when this one expires
   epoch_intents_.push_back(digest);
   store_.append({{"t", "intent"}, {"account", std::to_string(account)}, {"deadline", in.deadline}, {"nonce", in.nonce},
                  {"epoch", in.epoch}, {"digest", chain::to_hex(digest)}});
@@ -791,6 +797,7 @@ void Service::evaluate(bool full, std::optional<Clock::time_point> tick_time) {
     const std::uint8_t prev = status_at_[a] == kUnevaluated ? 0 : status_at_[a];  // a first evaluation compares with healthy
     if (s == prev) {  // back where it was alerted last: nothing to say
       status_at_[a] = s;
+      if (s == kLiquidatable) intents_due_.push({deadline_at_[a], a});  // its intents are owed again
       continue;
     }
     const std::uint64_t id = book.account_id[a];
@@ -820,9 +827,8 @@ void Service::evaluate(bool full, std::optional<Clock::time_point> tick_time) {
     published_[id] = s;
     status_at_[a] = s;
     if (s == kLiquidatable) {
-      liquidatable_.insert(a);
+      intents_due_.push({deadline_at_[a], a});
     } else {
-      liquidatable_.erase(a);
       if (deadline_at_[a]) {
         deadline_at_[a] = 0;
         intent_deadline_.erase(id);
@@ -832,8 +838,16 @@ void Service::evaluate(bool full, std::optional<Clock::time_point> tick_time) {
   }
   // Intents: every account alerted liquidatable and still so, with no live intent
   // (just alerted, or its last intent's deadline passed).
-  for (std::int32_t a : liquidatable_)
-    if (reported_[a] == kLiquidatable && (!deadline_at_[a] || now_s >= deadline_at_[a])) due.push_back(a);
+  while (!intents_due_.empty() && intents_due_.top().first <= now_s) {
+    const auto [d, a] = intents_due_.top();
+    intents_due_.pop();
+    if (d != deadline_at_[a] || status_at_[a] != kLiquidatable) continue;  // stale: superseded, or no longer liquidatable
+    if (reported_[a] == kLiquidatable) due.push_back(a);
+    // (alerted liquidatable, now something else: its change is alerted first, and
+    // it is queued again if it comes back)
+  }
+  std::sort(due.begin(), due.end());
+  due.erase(std::unique(due.begin(), due.end()), due.end());
   const std::size_t* count = status_count_;
   // Alerts first: they are what liquidators wait for. Intents (JetStream, acked
   // publishes) follow without holding the alerts back.
@@ -847,6 +861,7 @@ void Service::evaluate(bool full, std::optional<Clock::time_point> tick_time) {
     } catch (const std::exception& e) {  // one account's intent never holds back the others'
       metrics_.failure("intent");
       log("intent for account %llu failed (will retry): %s", static_cast<unsigned long long>(book.account_id[a]), e.what());
+      intents_due_.push({deadline_at_[a], a});  // due again at the next evaluation
     }
   }
   if (!due.empty()) {  // every intent stored by JetStream before we go on

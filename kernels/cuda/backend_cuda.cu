@@ -35,6 +35,16 @@ struct CudaSystem {
   CudaSystem& operator=(const CudaSystem&) = delete;
 
   auto policy() const { return thrust::cuda::par_nosync.on(stream); }
+  template <class Alloc>
+  auto policy(Alloc& temporaries) const {
+    return thrust::cuda::par_nosync(temporaries).on(stream);
+  }
+  char* allocate_bytes(std::size_t n) const {
+    void* p = nullptr;
+    VR_CUDA_TRY(cudaMalloc(&p, n ? n : 1));  // only while the cache grows
+    return static_cast<char*>(p);
+  }
+  void free_bytes(char* p) const { cudaFree(p); }
   void synchronize() const { VR_CUDA_TRY(cudaStreamSynchronize(stream)); }
   // Copies on our stream, ordered after the kernels before them (never the legacy
   // default stream); to_host returns once the bytes are there.

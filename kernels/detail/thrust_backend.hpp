@@ -4,6 +4,7 @@
 #pragma once
 
 #include <algorithm>
+#include <map>
 
 #include <thrust/copy.h>
 #include <thrust/find.h>
@@ -16,6 +17,49 @@
 #include "kernels/functors.hpp"
 
 namespace vaultrisk::detail {
+
+// Temporary storage for Thrust algorithms (copy_if's flags and scan, find_if's
+// reduction), kept between calls: once warm, a tick allocates nothing and touches
+// no fresh pages (on the GPU: no cudaMalloc or cudaFree, which synchronise the
+// device). Blocks are reused best-fit and freed with the backend. One thread at a
+// time, as the backend itself.
+template <class System>
+class TempCache {
+ public:
+  using value_type = char;
+  explicit TempCache(const System& system) : system_(&system) {}
+  TempCache(const TempCache&) = delete;
+  TempCache& operator=(const TempCache&) = delete;
+  ~TempCache() {
+    for (auto& [size, p] : free_) system_->free_bytes(p);
+    for (auto& [p, size] : used_) system_->free_bytes(p);
+  }
+  char* allocate(std::ptrdiff_t n) {
+    const auto bytes = static_cast<std::size_t>(n);
+    auto it = free_.lower_bound(bytes);
+    char* p = nullptr;
+    std::size_t size = bytes;
+    if (it != free_.end()) {
+      size = it->first;
+      p = it->second;
+      free_.erase(it);
+    } else {
+      p = system_->allocate_bytes(bytes);
+    }
+    used_.emplace(p, size);
+    return p;
+  }
+  void deallocate(char* p, std::size_t) {
+    const auto it = used_.find(p);
+    free_.emplace(it->second, p);
+    used_.erase(it);
+  }
+
+ private:
+  const System* system_;
+  std::multimap<std::size_t, char*> free_;  // by size
+  std::map<char*, std::size_t> used_;
+};
 
 template <class System>
 class ThrustBackend final : public Backend {
@@ -76,7 +120,7 @@ class ThrustBackend final : public Backend {
   std::int64_t first_invalid(std::int64_t begin, std::int64_t end) override {
     if (begin >= end) return end;
     thrust::counting_iterator<std::int64_t> first(begin), last(end);
-    return *thrust::find_if(system_.policy(), first, last, InstrumentInvalid{view()});
+    return *thrust::find_if(system_.policy(temp_), first, last, InstrumentInvalid{view()});
   }
 
   void price(std::int64_t begin, std::int64_t end) override {
@@ -186,7 +230,7 @@ class ThrustBackend final : public Backend {
   void take_status_changes(std::vector<AccountChange>& out) override {
     // The indices of the changed accounts, compacted on the device; only their count
     // and their packed rows come back.
-    const auto end = thrust::copy_if(system_.policy(), thrust::counting_iterator<std::int32_t>(0),
+    const auto end = thrust::copy_if(system_.policy(temp_), thrust::counting_iterator<std::int32_t>(0),
                                      thrust::counting_iterator<std::int32_t>(static_cast<std::int32_t>(n_accounts_)),
                                      changed_.begin(), StatusChanged{raw(a_status_), raw(a_reported_)});
     pack(static_cast<std::int64_t>(end - changed_.begin()), true, out);
@@ -256,6 +300,7 @@ class ThrustBackend final : public Backend {
   }
 
   System system_;
+  TempCache<System> temp_{system_};  // after system_, which it uses
   std::int64_t n_inst_ = 0, n_blocks_ = 0, n_accounts_ = 0;
   std::int32_t stride_ = 0;
 

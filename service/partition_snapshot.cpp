@@ -19,9 +19,9 @@ using json = nlohmann::json;
 
 namespace {
 std::string prefix(std::uint32_t k) { return "vaultrisk.snap.p" + std::to_string(k); }
-}  // namespace
 
-Book partition_book(const Book& book, std::uint32_t k, std::uint32_t partitions) {
+// The book's instruments (and underlyings), with no accounts or positions.
+Book instruments_of(const Book& book) {
   Book out;
   out.underlyings = book.underlyings;
   out.instrument_id = book.instrument_id;
@@ -30,6 +30,12 @@ Book partition_book(const Book& book, std::uint32_t k, std::uint32_t partitions)
   out.expiry = book.expiry;
   out.strike = book.strike;
   out.is_call = book.is_call;
+  return out;
+}
+}  // namespace
+
+Book partition_book(const Book& book, std::uint32_t k, std::uint32_t partitions) {
+  Book out = instruments_of(book);
   std::vector<std::int32_t> index(book.account_count(), -1);
   for (std::size_t a = 0; a < book.account_count(); ++a)
     if (partition_of(book.account_id[a], partitions) == k) {
@@ -105,15 +111,7 @@ Book decode_columns(std::string_view content, const json& header, const std::str
 }  // namespace
 
 std::string encode_partition_snapshot(const Book& book, const json& meta) {
-  Book instruments_only;
-  instruments_only.underlyings = book.underlyings;
-  instruments_only.instrument_id = book.instrument_id;
-  instruments_only.kind = book.kind;
-  instruments_only.underlying = book.underlying;
-  instruments_only.expiry = book.expiry;
-  instruments_only.strike = book.strike;
-  instruments_only.is_call = book.is_call;
-  const std::string instruments = io::format_book(instruments_only).instruments;
+  const std::string instruments = io::format_book(instruments_of(book)).instruments;
   const std::string m = meta.dump(-1, ' ', false, json::error_handler_t::replace);
   const json header = {{"format", kFormat2},
                        {"accounts", book.account_count()},

@@ -9,6 +9,7 @@
 #include "core/checksum.hpp"
 #include "core/error.hpp"
 #include "service/api_request.hpp"
+#include "service/background_priority.hpp"
 #include "service/metrics.hpp"
 #include "service/nats_client.hpp"
 
@@ -41,7 +42,12 @@ void EpochAnchorer::start(std::uint64_t open_epoch) {
   if (settings_.rpc_url.empty()) log_("no --rpc: epochs are published to JetStream EPOCHS but not anchored on a chain");
   metrics_.epochs_pending(static_cast<double>(queue_.size()));
   metrics_.last_anchored_epoch(static_cast<double>(last_anchored_));
-  thread_ = std::thread([this] { loop(); });
+  thread_ = std::thread([this] {
+    // Trees over every account and their publication: seconds of CPU at 1M accounts,
+    // which must not take a core from the engine thread (issue #10).
+    lower_this_thread_priority();
+    loop();
+  });
   proof_thread_ = std::thread([this] { proof_loop(); });
 }
 

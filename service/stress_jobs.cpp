@@ -2,8 +2,6 @@
 #include "service/stress_jobs.hpp"
 
 #include <omp.h>
-#include <sys/resource.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -17,6 +15,7 @@
 #include "io/stress_report.hpp"
 #include "kernels/stress_backend.hpp"
 #include "service/api_request.hpp"
+#include "service/background_priority.hpp"
 
 namespace vaultrisk::service {
 
@@ -75,7 +74,7 @@ std::string StressJobs::start(Book book, Market market, Methodology methodology,
   thread_ = std::thread([this, job, book = std::move(book), market = std::move(market),
                          methodology = std::move(methodology), spec = std::move(spec), reply = std::move(reply)] {
     // One core, lowest priority: the engine thread keeps the other and wins any contest.
-    setpriority(PRIO_PROCESS, static_cast<id_t>(::syscall(SYS_gettid)), 19);
+    lower_this_thread_priority();
     omp_set_num_threads(1);
     const std::string progress_subject = "risk.stress.progress." + job;
     json out;

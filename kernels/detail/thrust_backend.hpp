@@ -223,9 +223,7 @@ class ThrustBackend final : public Backend {
   }
   void download_status(std::vector<std::uint8_t>& out) override { down(a_status_, out); }
   void set_reported(const std::vector<std::uint8_t>& status) override {
-    a_reported_.resize(static_cast<std::size_t>(n_accounts_));
-    system_.to_device(status.data(), std::min<std::size_t>(status.size(), static_cast<std::size_t>(n_accounts_)),
-                      raw(a_reported_));
+    system_.to_device(status.data(), status.size(), raw(a_reported_));  // one per account (Engine checks)
   }
   void take_status_changes(std::vector<AccountChange>& out) override {
     // The indices of the changed accounts, compacted on the device; only their count
@@ -236,7 +234,7 @@ class ThrustBackend final : public Backend {
     pack(static_cast<std::int64_t>(end - changed_.begin()), true, out);
   }
   void gather_accounts(const std::vector<std::int32_t>& accounts, std::vector<AccountChange>& out) override {
-    if (changed_.size() < accounts.size()) changed_.resize(accounts.size());
+    grow(changed_, accounts.size());
     system_.to_device(accounts.data(), accounts.size(), raw(changed_));
     pack(static_cast<std::int64_t>(accounts.size()), false, out);
   }
@@ -255,7 +253,7 @@ class ThrustBackend final : public Backend {
   void pack(std::int64_t n, bool mark, std::vector<AccountChange>& out) {
     out.resize(static_cast<std::size_t>(n));
     if (n == 0) return;
-    if (packed_.size() < static_cast<std::size_t>(n)) packed_.resize(static_cast<std::size_t>(n));
+    grow(packed_, static_cast<std::size_t>(n));
     for_n(n, PackAccount{view(), raw(changed_), raw(packed_), raw(a_reported_), mark});
     system_.to_host(raw(packed_), static_cast<std::size_t>(n), out.data());
   }

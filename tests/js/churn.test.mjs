@@ -12,23 +12,14 @@ import { join } from "node:path";
 import { headers } from "nats";
 import {
   ORACLE, cleanup, collect, natsConnect, request, sleep, startNatsCluster, startServe, tempDir, waitUntil,
+  writePerpBook,
 } from "./harness.mjs";
 
 const KEY_B = "0x0000000000000000000000000000000000000000000000000000000000000003";
 
 function writeBook(dir) {
-  const book = join(dir, "book");
-  mkdirSync(book, { recursive: true });
-  writeFileSync(join(book, "instruments.csv"), "id,kind,underlying,expiry,strike,type\nBTC-PERP,perp,BTC,,,\n");
-  let acc = "account,cash\n", pos = "account,instrument,quantity,entry_price\n";
-  for (let a = 1; a <= 400; a++) {
-    acc += `${a},${20 + (a % 40)}\n`;
-    pos += `${a},BTC-PERP,1,100\n`;
-  }
-  writeFileSync(join(book, "accounts.csv"), acc);
-  writeFileSync(join(book, "positions.csv"), pos);
-  writeFileSync(join(book, "market.json"), JSON.stringify({ time: Math.floor(Date.now() / 1000), underlyings: { BTC: { spot: 100, expiries: [] } } }));
-  return book;
+  const rows = Array.from({ length: 400 }, (_, i) => ({ account: i + 1, cash: 20 + ((i + 1) % 40), quantity: 1, entry: 100 }));
+  return writePerpBook(dir, rows);
 }
 
 describe("partitions handed over while ticks pour in", () => {

@@ -13,6 +13,7 @@ import { Contract, JsonRpcProvider, Wallet, verifyTypedData } from "ethers";
 import {
   ANVIL_KEYS, INTENT_KEY, INTENT_TYPES, artifact, cleanup, collect, deployAnchor, natsConnect, publishTick, request, runOut,
   signedTick, sleep, startAnvil, startNatsCluster, startServe, tempDir, waitUntil,
+  writePerpBook,
 } from "./harness.mjs";
 
 const P = 8;
@@ -31,18 +32,11 @@ function partitionOf(account) {
 // BTC perps: account a is long or short (a % 7) - 3 (1 for 0) entered near 100, with
 // cash that grows with a, so that a crash leaves a mix of statuses.
 function writeBook(dir) {
-  const book = join(dir, "book");
-  mkdirSync(book, { recursive: true });
-  writeFileSync(join(book, "instruments.csv"), "id,kind,underlying,expiry,strike,type\nBTC-PERP,perp,BTC,,,\n");
-  let acc = "account,cash\n", pos = "account,instrument,quantity,entry_price\n";
-  for (let a = 1; a <= ACCOUNTS; a++) {
-    acc += `${a},${50 + (a % 400)}\n`;
-    pos += `${a},BTC-PERP,${(a % 7) - 3 || 1},${90 + (a % 20)}\n`;
-  }
-  writeFileSync(join(book, "accounts.csv"), acc);
-  writeFileSync(join(book, "positions.csv"), pos);
-  writeFileSync(join(book, "market.json"), JSON.stringify({ time: NOW_S, underlyings: { BTC: { spot: 100, expiries: [] } } }));
-  return book;
+  const rows = Array.from({ length: ACCOUNTS }, (_, i) => {
+    const a = i + 1;
+    return { account: a, cash: 50 + (a % 400), quantity: (a % 7) - 3 || 1, entry: 90 + (a % 20) };
+  });
+  return writePerpBook(dir, rows, { time: NOW_S });
 }
 
 const metric = (text, name) => {

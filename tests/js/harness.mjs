@@ -2,7 +2,7 @@
 // serve processes, and ethers-signed oracle ticks. Everything stops at the end.
 import { spawn } from "node:child_process";
 import { connect as tcpConnect, createServer } from "node:net";
-import { copyFileSync, mkdtempSync, writeFileSync, rmSync, readFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, writeFileSync, rmSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
@@ -60,6 +60,23 @@ export async function startNats(dir, { maxPayload } = {}) {
   const m = await waitFor(proc.stderr, /Listening for client connections on [\d.]+:(\d+)/, 10000, "nats-server");
   const url = `nats://127.0.0.1:${m[1]}`;
   return { proc, url, stop: () => proc.kill("SIGKILL") };
+}
+
+// A book of BTC perps, one position per account, and its market (BTC at 100, as of
+// `time`): rows of { account, cash, quantity, entry }. Returns the book folder.
+export function writePerpBook(dir, rows, { time = Math.floor(Date.now() / 1000) } = {}) {
+  const book = join(dir, "book");
+  mkdirSync(book, { recursive: true });
+  writeFileSync(join(book, "instruments.csv"), "id,kind,underlying,expiry,strike,type\nBTC-PERP,perp,BTC,,,\n");
+  let acc = "account,cash\n", pos = "account,instrument,quantity,entry_price\n";
+  for (const r of rows) {
+    acc += `${r.account},${r.cash}\n`;
+    pos += `${r.account},BTC-PERP,${r.quantity},${r.entry}\n`;
+  }
+  writeFileSync(join(book, "accounts.csv"), acc);
+  writeFileSync(join(book, "positions.csv"), pos);
+  writeFileSync(join(book, "market.json"), JSON.stringify({ time, underlyings: { BTC: { spot: 100, expiries: [] } } }));
+  return book;
 }
 
 // Free loopback ports, found by binding port 0 (several at once, so all differ).

@@ -6,20 +6,15 @@
 // stream, where no waiting can help (replicas on a server without clustering).
 import { test, before, after, describe } from "node:test";
 import assert from "node:assert/strict";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import {
   ORACLE, cleanup, natsConnect, request, runOut, sleep, startNats, startNatsCluster, startServe, tempDir, waitUntil,
+  writePerpBook,
 } from "./harness.mjs";
 
 function writeBook(dir) {
-  const book = join(dir, "book");
-  mkdirSync(book, { recursive: true });
-  writeFileSync(join(book, "instruments.csv"), "id,kind,underlying,expiry,strike,type\nBTC-PERP,perp,BTC,,,\n");
-  writeFileSync(join(book, "accounts.csv"), "account,cash\n1,100\n2,5\n");
-  writeFileSync(join(book, "positions.csv"), "account,instrument,quantity,entry_price\n1,BTC-PERP,1,100\n2,BTC-PERP,-1,100\n");
-  writeFileSync(join(book, "market.json"), JSON.stringify({ time: Math.floor(Date.now() / 1000), underlyings: { BTC: { spot: 100, expiries: [] } } }));
-  return book;
+  return writePerpBook(dir, [{ account: 1, cash: 100, quantity: 1, entry: 100 }, { account: 2, cash: 5, quantity: -1, entry: 100 }]);
 }
 
 describe("serve --replicas 3 beside a JetStream cluster that is still forming", () => {

@@ -8,6 +8,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import {
   cleanup, natsConnect, publishTick, request, signedTick, sleep, startNatsCluster, startServe, tempDir, waitUntil,
+  writePerpBook,
 } from "./harness.mjs";
 
 const PASSWORDS = { oracle: "o-pw", indexer: "i-pw", vaultrisk: "v-pw", liquidator: "l-pw", user: "u-pw" };
@@ -15,18 +16,8 @@ for (const [u, p] of Object.entries(PASSWORDS)) process.env[`VR_${u.toUpperCase(
 const NOW_S = Math.floor(Date.now() / 1000);
 
 function writeBook(dir) {
-  const book = join(dir, "book");
-  mkdirSync(book, { recursive: true });
-  writeFileSync(join(book, "instruments.csv"), "id,kind,underlying,expiry,strike,type\nBTC-PERP,perp,BTC,,,\n");
-  let acc = "account,cash\n", pos = "account,instrument,quantity,entry_price\n";
-  for (let a = 1; a <= 50; a++) {
-    acc += `${a},${20 + a}\n`;
-    pos += `${a},BTC-PERP,1,100\n`;
-  }
-  writeFileSync(join(book, "accounts.csv"), acc);
-  writeFileSync(join(book, "positions.csv"), pos);
-  writeFileSync(join(book, "market.json"), JSON.stringify({ time: NOW_S, underlyings: { BTC: { spot: 100, expiries: [] } } }));
-  return book;
+  const rows = Array.from({ length: 50 }, (_, i) => ({ account: i + 1, cash: 21 + i, quantity: 1, entry: 100 }));
+  return writePerpBook(dir, rows, { time: NOW_S });
 }
 
 // A connection as `user`, recording the permission errors the server reports.

@@ -412,6 +412,11 @@ std::vector<std::uint8_t> Engine::statuses() const {
   return out;
 }
 
+Engine::AccountRow Engine::account(std::int32_t a) const {
+  const AccountChange c = accounts({a}).at(0);
+  return AccountRow{c.equity, c.mm, c.im, c.mm_surplus, c.im_surplus};
+}
+
 void Engine::set_reported_statuses(const std::vector<std::uint8_t>& status) {
   if (status.size() != static_cast<std::size_t>(layout_.n_accounts()))
     throw std::invalid_argument("set_reported_statuses: one status per account is needed");

@@ -85,8 +85,13 @@ class Engine {
   // One account's blocks (its underlyings, ascending), without the rest of the book.
   BlockResults account_blocks(std::int32_t account) const;
   AccountTable accounts() const;
-  // Just the statuses, one byte per account (stress counts them per scenario).
+  // Just the statuses (one byte per account), and one account's numbers: what a
+  // per-tick change scan needs, without moving every column off the device.
   std::vector<std::uint8_t> statuses() const;
+  struct AccountRow {
+    double equity, mm, im, mm_surplus, im_surplus;
+  };
+  AccountRow account(std::int32_t account) const;
 
   // The per-tick change scan, done where the engine runs. The engine keeps, per
   // account, the status its caller last saw: every account starts healthy, or as

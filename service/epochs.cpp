@@ -9,7 +9,6 @@
 
 #include "chain/abi_word.hpp"
 #include "core/error.hpp"
-#include "core/raw_bytes.hpp"
 #include "service/state_store.hpp"
 
 namespace vaultrisk::service {
@@ -24,6 +23,11 @@ constexpr char kMagic[8] = {'V', 'R', 'E', 'P', 'O', 'C', 'H', '1'};
 template <class T>
 void put(std::string& out, const T& x) {
   out.append(reinterpret_cast<const char*>(&x), sizeof x);
+}
+
+template <class T>
+void put_vec(std::string& out, const std::vector<T>& v) {
+  out.append(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(T));
 }
 
 json proof_json(const std::vector<chain::Hash32>& proof) {
@@ -121,11 +125,11 @@ void EpochStore::write_capture(const EpochCapture& c) const {
   put(out, c.closed_ms);
   put(out, n);
   put(out, ni);
-  append_raw(out, c.account);
-  append_raw(out, c.equity);
-  append_raw(out, c.mm);
-  append_raw(out, c.im);
-  append_raw(out, c.status);
+  put_vec(out, c.account);
+  put_vec(out, c.equity);
+  put_vec(out, c.mm);
+  put_vec(out, c.im);
+  put_vec(out, c.status);
   for (const auto& h : c.intents) out.append(reinterpret_cast<const char*>(h.data()), h.size());
   write_durable(dir_ / (std::to_string(c.epoch) + ".capture"), out);
 }

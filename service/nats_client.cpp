@@ -27,24 +27,12 @@ bool placement_transient(natsStatus s, jsErrCode jerr, const std::string& text) 
   return false;
 }
 
-// The status and the library's last error (read right after the call that failed).
-std::string status_text(natsStatus s) {
-  const char* last = nats_GetLastError(nullptr);  // null when the library recorded none
-  return std::string(natsStatus_GetText(s)) + (last ? std::string(" (") + last + ")" : std::string());
-}
-
-// The Status header of a server's status message (no payload: 404, 408, 409, 100,
-// 503), or null for a message with data.
-const char* status_header(natsMsg* m) {
-  const char* status = nullptr;
-  if (natsMsg_GetDataLength(m) == 0 && natsMsgHeader_Get(m, "Status", &status) == NATS_OK) return status;
-  return nullptr;
-}
-
 }  // namespace
 
 NatsClient::Attempt NatsClient::attempt(natsStatus s, jsErrCode jerr) {
-  return {s, jerr, s == NATS_OK ? std::string() : status_text(s)};
+  if (s == NATS_OK) return {s, jerr, {}};
+  const char* last = nats_GetLastError(nullptr);  // null when the library recorded none
+  return {s, jerr, std::string(natsStatus_GetText(s)) + (last ? std::string(" (") + last + ")" : std::string())};
 }
 
 void NatsClient::placed(const std::string& what, const std::function<Attempt()>& create) {
@@ -55,13 +43,13 @@ void NatsClient::placed(const std::string& what, const std::function<Attempt()>&
     const auto [s, jerr, why] = create();
     if (s == NATS_OK) return;
     const auto waited = clock::now() - start;
-    if (!placement_transient(s, jerr, why) || waited >= std::chrono::milliseconds(kPlacementWaitMs))
+    if (!placement_transient(s, jerr, why) || waited >= std::chrono::milliseconds(placement_wait_ms_))
       throw nats_error(what + ": " + why +
                        (replicas_ > 1 ? " (replicas " + std::to_string(replicas_) + ": are that many JetStream servers up?)"
                                       : std::string()));
     if (clock::now() >= next_log) {
       std::fprintf(stderr, "[vaultrisk] %s: the JetStream cluster cannot place it yet (%s); retrying for up to %d s\n",
-                   what.c_str(), why.c_str(), kPlacementWaitMs / 1000);
+                   what.c_str(), why.c_str(), placement_wait_ms_ / 1000);
       next_log = clock::now() + std::chrono::seconds(5);
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
@@ -70,7 +58,8 @@ void NatsClient::placed(const std::string& what, const std::function<Attempt()>&
 
 void nats_check(natsStatus s, const std::string& what) {
   if (s == NATS_OK) return;
-  throw nats_error(what + ": " + status_text(s));
+  const char* last = nats_GetLastError(nullptr);  // null when the library recorded none
+  throw nats_error(what + ": " + natsStatus_GetText(s) + (last ? std::string(" (") + last + ")" : std::string()));
 }
 
 std::optional<std::string_view> Message::header(const char* key) const {
@@ -366,7 +355,8 @@ std::vector<std::optional<std::string>> NatsClient::js_direct_get_last(const std
     const auto tail = reply.substr(reply.rfind('.') + 1);
     if (std::from_chars(tail.data(), tail.data() + tail.size(), i).ec != std::errc() || i >= subjects.size()) continue;
     ++got;
-    if (const char* status = status_header(m)) {
+    const char* status = nullptr;
+    if (natsMsg_GetDataLength(m) == 0 && natsMsgHeader_Get(m, "Status", &status) == NATS_OK && status) {
       if (std::string_view(status) == "404") continue;  // nothing on that subject (here)
       throw nats_error("direct get of " + subjects[i] + " from stream " + stream + ": status " + status +
                        (std::string_view(status) == "503" ? " (no responders: does the stream allow direct gets?)" : ""));
@@ -584,7 +574,8 @@ std::vector<JsMessage> NatsClient::fetch(int batch, int timeout_ms) {
       continue;
     }
     nats_check(s, "fetch vault events");
-    if (const char* status = status_header(m)) {
+    const char* status = nullptr;
+    if (natsMsg_GetDataLength(m) == 0 && natsMsgHeader_Get(m, "Status", &status) == NATS_OK && status) {
       // 404/408: the request is over (nothing pending, or it expired); 409: the server
       // ended it (consumer deleted, too many waiting): ask again either way. 100: heartbeat.
       if (std::strncmp(status, "100", 3) != 0) pull_remaining_ = 0;

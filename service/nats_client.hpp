@@ -108,6 +108,9 @@ class NatsClient {
   };
   // Replicas of every stream and bucket this client creates (3 on a 3-node cluster).
   void set_replicas(int replicas) { replicas_ = replicas; }
+  // How long creating a stream or bucket keeps retrying while a JetStream cluster
+  // forms (no metadata leader yet, too few peers for the replicas); then it fails.
+  void set_placement_wait(int ms) { placement_wait_ms_ = ms; }
   // Removes the messages of `stream` on `subject` (wildcards allowed).
   void js_purge(const std::string& stream, const std::string& subject);
 
@@ -166,7 +169,7 @@ class NatsClient {
   // cluster's consensus) on another thread while other work goes on.
   void create_pull_consumer(const std::string& stream, const std::string& subject, const std::string& durable,
                             std::uint64_t start_seq);
-  void bind_pull(const std::string& stream, const std::string& durable);
+  void bind_pull_consumer(const std::string& stream, const std::string& durable) { bind_pull(stream, durable); }
   // A durable pull consumer shared by several processes (a work queue): bound if it
   // exists, created (delivering everything) if not, never replaced. A message not
   // acked within `ack_wait_s` (or kept alive with in_progress) is redelivered.
@@ -191,6 +194,7 @@ class NatsClient {
   static void on_disconnected(natsConnection*, void* closure);
   static void on_reconnected(natsConnection*, void* closure);
   void send_pull_request(int batch);
+  void bind_pull(const std::string& stream, const std::string& durable);
   std::atomic<std::uint64_t> js_failures_{0}, dropped_{0};
   // The pull consumer: where requests go, and the one request in flight.
   std::string next_subject_, pull_reply_;
@@ -201,9 +205,7 @@ class NatsClient {
   natsSubscription* pull_ = nullptr;
   kvStore* kv(const std::string& bucket);
   int replicas_ = 1;
-  // How long creating a stream or bucket keeps retrying while a JetStream cluster
-  // forms (no metadata leader yet, too few peers for the replicas); then it fails.
-  static constexpr int kPlacementWaitMs = 120000;
+  int placement_wait_ms_ = 120000;
   struct Attempt {
     natsStatus status;
     jsErrCode jerr;
@@ -211,7 +213,7 @@ class NatsClient {
   };
   static Attempt attempt(natsStatus s, jsErrCode jerr = static_cast<jsErrCode>(0));
   // Runs `create` until it succeeds, retrying while the cluster is still forming
-  // (up to kPlacementWaitMs); throws nats_error naming `what` otherwise.
+  // (up to placement_wait_ms_); throws nats_error naming `what` otherwise.
   void placed(const std::string& what, const std::function<Attempt()>& create);
   std::vector<std::pair<std::string, kvStore*>> kvs_;
   std::vector<std::unique_ptr<Handler>> handlers_;

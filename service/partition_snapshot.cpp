@@ -9,7 +9,6 @@
 #include "core/checksum.hpp"
 #include "core/error.hpp"
 #include "core/limits.hpp"
-#include "core/raw_bytes.hpp"
 #include "io/book_csv.hpp"
 #include "service/nats_client.hpp"
 #include "service/partitions.hpp"
@@ -20,8 +19,6 @@ using json = nlohmann::json;
 
 namespace {
 std::string prefix(std::uint32_t k) { return "vaultrisk.snap.p" + std::to_string(k); }
-// Generation `gen` of partition k: its chunks are <generation>.c<i>.
-std::string generation(std::uint32_t k, std::uint64_t gen) { return prefix(k) + ".g" + std::to_string(gen); }
 
 // The book's instruments (and underlyings), with no accounts or positions.
 Book instruments_of(const Book& book) {
@@ -68,14 +65,18 @@ constexpr const char* kFormat2 = "vaultrisk-partition-snapshot/2";
 static_assert(std::endian::native == std::endian::little, "snapshot columns are stored little-endian");
 
 template <class T>
+void put_column(std::string& out, const std::vector<T>& v) {
+  out.append(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(T));
+}
+
+template <class T>
 void get_column(std::string_view& in, std::vector<T>& v, std::size_t n) {
   v.resize(n);
   std::memcpy(v.data(), in.data(), n * sizeof(T));
   in.remove_prefix(n * sizeof(T));
 }
 
-// Format 2's content after its header line: the book, and the meta that ends it.
-Book decode_columns(std::string_view content, const json& header, const std::string& where, json& meta) {
+Book decode_columns(std::string_view content, const json& header, const std::string& where) {
   const auto sizes = header.at("sizes").get<std::vector<std::size_t>>();
   if (sizes.size() != 2) throw input_error(where + ": header.sizes: expected 2 sizes");
   const std::size_t accounts = header.at("accounts"), positions = header.at("positions");
@@ -104,7 +105,6 @@ Book decode_columns(std::string_view content, const json& header, const std::str
         !(std::fabs(book.pos_quantity[p]) <= limits::kMaxPosition) ||
         !(book.pos_entry[p] >= 0.0 && book.pos_entry[p] <= limits::kMaxPrice))
       throw input_error(where + ": position " + std::to_string(p) + " out of its domain");
-  meta = json::parse(content);  // what is left
   return book;
 }
 
@@ -121,12 +121,12 @@ std::string encode_partition_snapshot(const Book& book, const json& meta) {
   out += '\n';
   out.reserve(out.size() + instruments.size() + book.account_count() * 16 + book.position_count() * 24 + m.size() + 32);
   out += instruments;
-  append_raw(out, book.account_id);
-  append_raw(out, book.cash);
-  append_raw(out, book.pos_account);
-  append_raw(out, book.pos_instrument);
-  append_raw(out, book.pos_quantity);
-  append_raw(out, book.pos_entry);
+  put_column(out, book.account_id);
+  put_column(out, book.cash);
+  put_column(out, book.pos_account);
+  put_column(out, book.pos_instrument);
+  put_column(out, book.pos_quantity);
+  put_column(out, book.pos_entry);
   out += m;
   return seal(out);
 }
@@ -145,7 +145,9 @@ void decode_partition_snapshot(std::string_view blob, Book& book, json& meta, co
   const std::string_view body = content.substr(nl + 1);
   try {
     if (format == kFormat2) {
-      book = decode_columns(body, header, where, meta);
+      const std::size_t meta_size = header.at("sizes").at(1);
+      book = decode_columns(body, header, where);
+      meta = json::parse(body.substr(body.size() - meta_size));
       return;
     }
     if (format != kFormat1) throw input_error(where + ": unknown format '" + format + "'");
@@ -190,7 +192,7 @@ std::size_t put_partition_snapshot(NatsClient& nats, std::uint32_t k, const std:
       std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count());
   const std::uint64_t gen = std::max(now, old_gen + 1);
   const std::size_t chunks = (blob.size() + kSnapshotChunkBytes - 1) / kSnapshotChunkBytes;
-  const std::string g = generation(k, gen);
+  const std::string g = p + ".g" + std::to_string(gen);
   for (std::size_t i = 0; i < chunks; ++i) {
     const std::string_view part = std::string_view(blob).substr(i * kSnapshotChunkBytes, kSnapshotChunkBytes);
     nats.js_publish(g + ".c" + std::to_string(i), part, g + ".c" + std::to_string(i));
@@ -198,7 +200,7 @@ std::size_t put_partition_snapshot(NatsClient& nats, std::uint32_t k, const std:
   const json head = {{"gen", gen}, {"chunks", chunks}, {"bytes", blob.size()}, {"xxh3", checksum_hex(blob)},
                      {"vault_seq", vault_seq}, {"instance", instance}};
   nats.js_publish(p + ".head", head.dump(), p + ".head." + std::to_string(gen));
-  if (old_gen && old_gen != gen) nats.js_purge(kSnapshotStream, generation(k, old_gen) + ".>");
+  if (old_gen && old_gen != gen) nats.js_purge(kSnapshotStream, p + ".g" + std::to_string(old_gen) + ".>");
   return blob.size();
 }
 
@@ -225,7 +227,7 @@ std::optional<std::string> get_partition_snapshot(NatsClient& nats, std::uint32_
     // Every chunk asked for at once, as direct gets; a replica that has not got a
     // chunk yet (or a stream without direct gets) leaves it to the leader's get.
     std::vector<std::string> subjects;
-    for (std::size_t i = 0; i < chunks; ++i) subjects.push_back(generation(k, gen) + ".c" + std::to_string(i));
+    for (std::size_t i = 0; i < chunks; ++i) subjects.push_back(p + ".g" + std::to_string(gen) + ".c" + std::to_string(i));
     std::vector<std::optional<std::string>> parts(chunks);
     try {
       parts = nats.js_direct_get_last(kSnapshotStream, subjects);

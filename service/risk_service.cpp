@@ -1280,7 +1280,7 @@ int Service::run_partition_loop(std::atomic<bool>& stop) {
       log("the consumer created beside the state read failed (created again): %s", e.what());
     }
   if (early)
-    nats_->bind_pull("VAULT", "vaultrisk-p" + pk);
+    nats_->bind_pull_consumer("VAULT", "vaultrisk-p" + pk);
   else
     nats_->pull_subscribe("VAULT", "vault.event.>", "vaultrisk-p" + pk, vault_seq_ + 1);
   const double consumer_ms = ms_since(t);  // what the consumer added beyond the state read

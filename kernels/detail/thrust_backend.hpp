@@ -223,7 +223,9 @@ class ThrustBackend final : public Backend {
   }
   void download_status(std::vector<std::uint8_t>& out) override { down(a_status_, out); }
   void set_reported(const std::vector<std::uint8_t>& status) override {
-    system_.to_device(status.data(), status.size(), raw(a_reported_));  // one per account (Engine checks)
+    a_reported_.resize(static_cast<std::size_t>(n_accounts_));
+    system_.to_device(status.data(), std::min<std::size_t>(status.size(), static_cast<std::size_t>(n_accounts_)),
+                      raw(a_reported_));
   }
   void take_status_changes(std::vector<AccountChange>& out) override {
     // The indices of the changed accounts, compacted on the device; only their count
@@ -234,7 +236,7 @@ class ThrustBackend final : public Backend {
     pack(static_cast<std::int64_t>(end - changed_.begin()), true, out);
   }
   void gather_accounts(const std::vector<std::int32_t>& accounts, std::vector<AccountChange>& out) override {
-    grow(changed_, accounts.size());
+    if (changed_.size() < accounts.size()) changed_.resize(accounts.size());
     system_.to_device(accounts.data(), accounts.size(), raw(changed_));
     pack(static_cast<std::int64_t>(accounts.size()), false, out);
   }
@@ -253,7 +255,7 @@ class ThrustBackend final : public Backend {
   void pack(std::int64_t n, bool mark, std::vector<AccountChange>& out) {
     out.resize(static_cast<std::size_t>(n));
     if (n == 0) return;
-    grow(packed_, static_cast<std::size_t>(n));
+    if (packed_.size() < static_cast<std::size_t>(n)) packed_.resize(static_cast<std::size_t>(n));
     for_n(n, PackAccount{view(), raw(changed_), raw(packed_), raw(a_reported_), mark});
     system_.to_host(raw(packed_), static_cast<std::size_t>(n), out.data());
   }

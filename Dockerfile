@@ -10,7 +10,7 @@ ARG DEBIAN_FRONTEND=noninteractive
 RUN apt-get update && apt-get install -y --no-install-recommends \
       build-essential cmake ninja-build pkg-config ca-certificates curl nodejs \
       nlohmann-json3-dev libboost-dev libsecp256k1-dev libcrypto++-dev libcurl4-openssl-dev libxxhash-dev \
-      libnats-dev prometheus-cpp-dev libtomlplusplus-dev libthrust-dev libcub-dev \
+      libnats-dev prometheus-cpp-dev libtomlplusplus-dev libsleef-dev libthrust-dev libcub-dev \
     && rm -rf /var/lib/apt/lists/*
 # Extra CAs for an inspecting proxy, if any (deploy/compose/ca/README.md).
 COPY deploy/compose/ca/ /tmp/extra-ca/
@@ -48,7 +48,7 @@ FROM ${BASE} AS runtime
 ARG DEBIAN_FRONTEND=noninteractive
 RUN apt-get update && apt-get install -y --no-install-recommends \
       ca-certificates libgomp1 libsecp256k1-1 libcrypto++8 libcurl4 libxxhash0 libnats3.4 \
-      libprometheus-cpp-pull1.0 libprometheus-cpp-core1.0 libtomlplusplus3 \
+      libprometheus-cpp-pull1.0 libprometheus-cpp-core1.0 libtomlplusplus3 libsleef3 \
     && rm -rf /var/lib/apt/lists/*
 COPY --from=build /src/build/cli/vaultrisk /usr/local/bin/vaultrisk
 RUN useradd --system --home /var/lib/vaultrisk --create-home vaultrisk

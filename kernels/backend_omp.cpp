@@ -50,6 +50,7 @@ void host_normals(double* out, std::uint64_t seed, std::uint64_t offset, std::si
 
 struct OmpSystem {
   static constexpr std::int64_t kStressChunk = 256;  // accounts per chunk of stress totals
+  static constexpr bool kStressRowsOnStack = true;    // each account's PnL row summed on the stack
   template <class T>
   using vector = thrust::omp::vector<T>;
   auto policy() const { return thrust::omp::par; }

@@ -9,6 +9,7 @@
 
 #include "core/error.hpp"
 #include "kernels/stress_backend.hpp"
+#include "kernels/stress_functors.hpp"  // kStressMaxBatch
 #include "pricing/black76.hpp"
 #include "pricing/svi.hpp"
 
@@ -19,7 +20,6 @@ namespace {
 constexpr double kSecondsPerDay = 86400.0;
 // Working memory of one batch (the PnL matrix and the instrument rows), bytes.
 constexpr double kBatchBudget = 256.0 * 1024 * 1024;
-constexpr std::int32_t kMaxBatch = 1024;
 
 struct Largest {
   std::vector<std::int64_t> index;  // worst first; ties: lower scenario first
@@ -186,7 +186,7 @@ StressResult run_stress_accounts(const Book& book, const Market& market, const M
   const double per_scenario = 8.0 * (static_cast<double>(n_acc) + static_cast<double>(book.instrument_count()) +
                                      static_cast<double>(n_acc) / 8.0 * 2 + 4.0 * n_und);
   const auto wide = static_cast<std::int32_t>(
-      std::clamp<double>(std::floor(kBatchBudget / per_scenario), 1.0, std::min<double>(kMaxBatch, static_cast<double>(n))));
+      std::clamp<double>(std::floor(kBatchBudget / per_scenario), 1.0, std::min<double>(detail::kStressMaxBatch, static_cast<double>(n))));
   // On the CPU every position reads its instrument's scenario row in random order:
   // a batch whose rows total about 4 MiB keeps them in cache. At 100k accounts
   // (3,000 instruments) batches of 64/128/256/512/1000 took 1.35/1.09/1.12/1.29/2.26 s
@@ -197,7 +197,7 @@ StressResult run_stress_accounts(const Book& book, const Market& market, const M
     batch = static_cast<std::int32_t>(std::max(64.0, std::min(static_cast<double>(wide), fit)));
     batch = static_cast<std::int32_t>(std::min<std::int64_t>(batch, n));
   }
-  backend->load(layout, batch, r.tail);
+  backend->load(layout, batch, r.tail, spec.source == StressSource::named);
 
   detail::McModel model;
   if (spec.source == StressSource::monte_carlo) {

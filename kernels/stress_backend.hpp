@@ -55,8 +55,9 @@ class StressBackend {
  public:
   virtual ~StressBackend() = default;
   virtual std::string name() const = 0;
-  // Uploads the layout; allocates batch tables for `batch` scenarios and tails of `tail_m`.
-  virtual void load(const StressLayout& layout, std::int32_t batch, std::int32_t tail_m) = 0;
+  // Uploads the layout; allocates batch tables for `batch` scenarios and tails of
+  // `tail_m`. `keep_pnl`: the batch's PnL matrix will be downloaded (named scenarios).
+  virtual void load(const StressLayout& layout, std::int32_t batch, std::int32_t tail_m, bool keep_pnl) = 0;
   // The next batch's scenarios, from the host ([b][u] rows).
   virtual void set_scenarios(const std::vector<double>& spot_mult, const std::vector<double>& dvol,
                              std::int32_t count) = 0;

@@ -1,4 +1,5 @@
-// Standard normal density and distribution, accurate in both tails.
+// Standard normal density and distribution, accurate in both tails. Templates over
+// the lane type (pricing/lanes.hpp); exp and erfc are found for a pack by ADL.
 #pragma once
 
 #include <cmath>
@@ -12,8 +13,14 @@ inline constexpr double kInvSqrt2Pi = 0.39894228040143267794;
 
 // N(x) through erfc keeps full relative precision in the lower tail, where
 // 0.5*(1+erf(x)) would cancel to zero.
-VR_HD_INLINE double norm_cdf(double x) { return 0.5 * erfc(-x * kInvSqrt2); }
+template <class T>
+VR_HD_INLINE T norm_cdf(T x) {
+  return 0.5 * erfc(-x * kInvSqrt2);
+}
 
-VR_HD_INLINE double norm_pdf(double x) { return kInvSqrt2Pi * exp(-0.5 * x * x); }
+template <class T>
+VR_HD_INLINE T norm_pdf(T x) {
+  return kInvSqrt2Pi * exp(-0.5 * x * x);
+}
 
 }  // namespace vaultrisk

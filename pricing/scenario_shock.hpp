@@ -22,11 +22,13 @@ struct ShockedOption {
     if (t > 0.0) discount = exp(-rate * t), growth = exp(rate * t), sqrt_t = sqrt(t);
   }
   VR_HD double operator()(double spot_mult, double dvol) const {
-    const double s = spot * spot_mult;
-    if (!(t > 0.0)) return intrinsic(is_call, s, strike);
-    const double v = vol + dvol > 0.0 ? vol + dvol : 0.0;
-    return black_formula(is_call, strike, s * growth, v * sqrt_t, discount);
+    if (!(t > 0.0)) return intrinsic(is_call, spot * spot_mult, strike);
+    return black_formula(is_call, strike, forward_at(spot_mult), std_dev_at(dvol), discount);
   }
+  // Its Black-76 inputs under one scenario, for t > 0: the shocked forward and
+  // standard deviation (so that a caller may run black_formula over many lanes).
+  VR_HD double forward_at(double spot_mult) const { return spot * spot_mult * growth; }
+  VR_HD double std_dev_at(double dvol) const { return (vol + dvol > 0.0 ? vol + dvol : 0.0) * sqrt_t; }
 };
 
 // Monte Carlo spot multiplier of one underlying: exp(−σ²h/2 + σ·√h·z), so that

@@ -5,7 +5,7 @@ VR_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VR_APT_PACKAGES=(
   build-essential cmake ninja-build pkg-config git curl openssl
   libgtest-dev googletest libbenchmark-dev nlohmann-json3-dev
-  libquantlib0-dev libboost-dev
+  libquantlib0-dev libboost-dev libsleef-dev
   libsecp256k1-dev libcrypto++-dev libcurl4-openssl-dev libxxhash-dev
   nats-server libnats-dev prometheus-cpp-dev libtomlplusplus-dev
   python3 python3-numpy python3-scipy python3-pandas

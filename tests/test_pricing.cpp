@@ -6,8 +6,11 @@
 
 #include <cmath>
 #include <limits>
+#include <iostream>
 #include <random>
+#include <vector>
 
+#include "kernels/simd_pricing.hpp"
 #include "pricing/black76.hpp"
 #include "pricing/svi.hpp"
 #include "pricing/vol_shock.hpp"
@@ -243,6 +246,143 @@ TEST(Pricing, DeepInAndOutOfTheMoneyHaveTheRightLimits) {
   const double sd = 0.2 * 0.5, d1 = std::log(2.0) / sd + 0.5 * sd, d2 = d1 - sd;
   const double exact = 50 * 0.5 * std::erfc(d2 / std::sqrt(2.0)) - 100 * 0.5 * std::erfc(d1 / std::sqrt(2.0));
   EXPECT_NEAR(otm_put.price, exact, 1e-12 * exact);
+}
+
+// The four-lane path (kernels/simd_pricing.hpp: SLEEF's exp and log, our erfc) where
+// this CPU has AVX2 and FMA; elsewhere these tests run the libm path they fall back to.
+namespace {
+double ulp_of(double x) {
+  const double a = std::fabs(x);
+  return std::nextafter(a, std::numeric_limits<double>::infinity()) - a;
+}
+}  // namespace
+
+TEST(PricingLanes, ErfcIsWithinFourUlpOfQuadPrecision) {
+  std::vector<double> x;
+  for (int i = -2800000; i <= 2800000; i += 7) x.push_back(i * 1e-5);  // every interval, at odd points
+  for (int k = -60; k <= 60; ++k) {  // the interval edges k/2 and their neighbours
+    const double e = k * 0.5;
+    x.insert(x.end(), {e, std::nextafter(e, -1e9), std::nextafter(e, 1e9)});
+  }
+  x.insert(x.end(), {0.0, -0.0, 1e-300, -1e-300, 26.5, 27.2, 27.9, 28.0, 40.0, -40.0, 1e300, -1e300,
+                     std::numeric_limits<double>::infinity(), -std::numeric_limits<double>::infinity()});
+  std::vector<double> got(x.size());
+  detail::erfc_lanes(x.data(), got.data(), static_cast<std::int64_t>(x.size()));
+  double worst = 0;
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    const double exact = static_cast<double>(erfcq(static_cast<__float128>(x[i])));
+    if (exact < std::numeric_limits<double>::min()) {  // subnormal or zero: absolute
+      ASSERT_LE(std::fabs(got[i] - exact), 1e-300) << "x " << x[i];
+      continue;
+    }
+    const double ulps = std::fabs(got[i] - exact) / ulp_of(exact);
+    worst = std::max(worst, ulps);
+    ASSERT_LE(ulps, 4.0) << "x " << x[i] << " got " << got[i] << " exact " << exact;
+  }
+  double nan = std::numeric_limits<double>::quiet_NaN(), out = 0;
+  detail::erfc_lanes(&nan, &out, 1);
+  EXPECT_TRUE(std::isnan(out));
+  std::cout << detail::pricing_path() << ": largest error " << worst << " ulp over " << x.size() << " points\n";
+}
+
+TEST(PricingLanes, Black76MatchesQuantLibOnTheRandomGridFourOptionsAtATime) {
+  std::mt19937_64 rng(20261123);
+  std::uniform_real_distribution<double> u(0.0, 1.0);
+  constexpr int kRows = 2000;
+  std::vector<std::uint8_t> call(kRows);
+  std::vector<double> spot(kRows), strike(kRows), t(kRows), rate(kRows), vol(kRows);
+  std::vector<int> days(kRows);
+  for (int row = 0; row < kRows; ++row) {  // the same draws as the one-lane test above
+    call[row] = row % 2 == 0;
+    spot[row] = std::exp(std::log(0.1) + u(rng) * std::log(1e6));
+    strike[row] = spot[row] * std::exp(-1.2 + 2.4 * u(rng));
+    days[row] = 1 + static_cast<int>(u(rng) * 1500);
+    rate[row] = -0.02 + 0.12 * u(rng);
+    vol[row] = 0.05 + 1.95 * u(rng);
+    t[row] = year_fraction(days[row] * 86400.0, 0.0);
+  }
+  std::vector<OptionValue> ours(kRows);
+  detail::black76_lanes(call.data(), spot.data(), strike.data(), t.data(), rate.data(), vol.data(), ours.data(), kRows);
+  for (int row = 0; row < kRows; ++row) {
+    const OptionValue ref = quantlib_value(call[row] != 0, spot[row], strike[row], days[row], rate[row], vol[row]);
+    const double disc = std::exp(-rate[row] * t[row]), fwd = spot[row] * std::exp(rate[row] * t[row]);
+    const double scale = disc * (fwd + strike[row]);
+    const OptionValue& o = ours[row];
+    expect_close(o.price, ref.price, scale, "price", row);
+    expect_close(o.delta, ref.delta, 1.0, "delta", row);
+    expect_close(o.gamma, ref.gamma, 1.0 / spot[row], "gamma", row);
+    expect_close(o.vega, ref.vega, spot[row] * std::sqrt(t[row]), "vega", row);
+    expect_close(o.theta, ref.theta, scale * (1 + std::fabs(rate[row])) + spot[row] * vol[row] / std::sqrt(t[row]),
+                 "theta", row);
+    expect_close(o.rho, ref.rho, strike[row] * t[row] * disc, "rho", row);
+  }
+}
+
+TEST(PricingLanes, BlackFormulaMatchesQuadPrecisionOneOptionUnderManyScenarios) {
+  // As the engine and stress call it: one option (call, strike, discount), a run of
+  // forwards and standard deviations. Every value within 1e-12 of quad precision
+  // or ulps of the notional, as the one-lane test asks.
+  std::mt19937_64 rng(99);
+  std::uniform_real_distribution<double> u(0.0, 1.0);
+  int relative_checks = 0;
+  for (int option = 0; option < 400; ++option) {
+    const bool call = option % 2 == 0;
+    const double forward0 = std::exp(-3 + 15 * u(rng));
+    const double strike = forward0 * std::exp(-2.5 + 5 * u(rng));
+    const double discount = std::exp(-0.1 * u(rng));
+    constexpr int kRun = 53;  // not a multiple of four: the last pack is padded
+    double forward[kRun], std_dev[kRun], got[kRun];
+    for (int j = 0; j < kRun; ++j) {
+      forward[j] = forward0 * std::exp(-0.5 + u(rng));
+      std_dev[j] = j % 17 == 3 ? 1e-14 : 0.005 + 2.0 * u(rng);  // some lanes at the deterministic limit
+    }
+    detail::black_formula_lanes(call, strike, forward, std_dev, discount, 0.0, got, kRun);
+    for (int j = 0; j < kRun; ++j) {
+      const double exact = std_dev[j] < kMinStdDev ? black_formula(call, strike, forward[j], std_dev[j], discount)
+                                                   : quad_black(call, strike, forward[j], std_dev[j], discount);
+      const double notional = discount * (forward[j] + strike);
+      ASSERT_LE(std::fabs(got[j] - exact), 1e-12 * std::fabs(exact) + kUlpFloor * notional)
+          << "option " << option << " lane " << j << " got " << got[j] << " exact " << exact;
+      if (exact > 1e-6 * notional) {
+        ++relative_checks;
+        ASSERT_LE(std::fabs(got[j] - exact), 1e-12 * exact) << "option " << option << " lane " << j;
+      }
+    }
+  }
+  EXPECT_GT(relative_checks, 5000);
+}
+
+TEST(PricingLanes, LimitsMixedAcrossLanesAgreeWithTheOneLaneFormula) {
+  // Expired, zero-vol and ordinary options side by side in one pack: each lane gets
+  // its own case's values, as black76 gives them one at a time.
+  std::vector<std::uint8_t> call;
+  std::vector<double> spot, strike, t, rate, vol;
+  for (double s : {1e-8, 1.0, 1e5, 1e12})
+    for (double k : {1e-3, 1.0, 1e5})
+      for (double tt : {-0.5, 0.0, 1e-12, 1e-3, 1.0, 50.0})
+        for (double v : {0.0, 1e-14, 1e-6, 0.5, 50.0})
+          for (bool c : {true, false}) {
+            call.push_back(c), spot.push_back(s), strike.push_back(k), t.push_back(tt), rate.push_back(0.05);
+            vol.push_back(v);
+          }
+  const auto n = static_cast<std::int64_t>(call.size());
+  std::vector<OptionValue> got(call.size());
+  detail::black76_lanes(call.data(), spot.data(), strike.data(), t.data(), rate.data(), vol.data(), got.data(), n);
+  for (std::int64_t i = 0; i < n; ++i) {
+    const OptionValue want = black76(call[i] != 0, spot[i], strike[i], t[i], rate[i], vol[i]);
+    const double g[] = {got[i].price, got[i].delta, got[i].gamma, got[i].vega, got[i].theta, got[i].rho};
+    const double w[] = {want.price, want.delta, want.gamma, want.vega, want.theta, want.rho};
+    for (int k = 0; k < 6; ++k) {
+      ASSERT_TRUE(std::isfinite(g[k])) << "row " << i << " value " << k;
+      // Cancelled values (near the money at a tiny vol) carry ulps of the notional.
+      const double notional = (1 + spot[i] + strike[i]) * (1 + std::fabs(t[i]) + vol[i] / std::sqrt(std::max(t[i], 1e-12)));
+      ASSERT_LE(std::fabs(g[k] - w[k]), 1e-12 * std::fabs(w[k]) + kUlpFloor * notional)
+          << "row " << i << " value " << k << " lanes " << g[k] << " one lane " << w[k];
+      if (w[k] == 0.0) {  // the limits' exact zeros
+        ASSERT_EQ(g[k], 0.0) << "row " << i << " value " << k;
+      }
+    }
+  }
 }
 
 TEST(Svi, TotalVarianceAndVolMatchTheClosedForm) {

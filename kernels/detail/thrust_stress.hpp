@@ -13,6 +13,7 @@
 #include <limits>
 #include <vector>
 
+#include "core/error.hpp"
 #include "kernels/stress_backend.hpp"
 #include "kernels/stress_functors.hpp"
 
@@ -29,7 +30,9 @@ class ThrustStress final : public StressBackend {
  public:
   std::string name() const override { return system_.name(); }
 
-  void load(const StressLayout& l, std::int32_t batch, std::int32_t tail_m) override {
+  void load(const StressLayout& l, std::int32_t batch, std::int32_t tail_m, bool keep_pnl) override {
+    // The CPU sums each account's row on the stack unless the matrix is downloaded.
+    keep_pnl_ = keep_pnl || !System::kStressRowsOnStack;
     batch_ = batch;
     tail_m_ = tail_m;
     n_inst_ = static_cast<std::int64_t>(l.inst_und.size());
@@ -55,7 +58,7 @@ class ThrustStress final : public StressBackend {
     dvol_.resize(b * n_und_);
     normals_.resize(b * 2 * n_und_);
     dv_.resize(b * n_inst_);
-    pnl_.resize(b * n_acc_);
+    pnl_.resize(keep_pnl_ ? b * n_acc_ : 0);
     vault_und_.resize(b * n_und_);
     n_chunks_ = (n_acc_ + System::kStressChunk - 1) / System::kStressChunk;
     part_bad_.resize(b * n_chunks_);
@@ -129,6 +132,7 @@ class ThrustStress final : public StressBackend {
       for (std::size_t b = 0; b < c; ++b) o.bad_debt[b] += group[b];
     }
     if (with_pnl) {
+      VR_EXPECTS(keep_pnl_, "a PnL matrix kept (load with keep_pnl)");
       o.pnl.resize(pnl_.size());
       thrust::copy(pnl_.begin(), pnl_.end(), o.pnl.begin());
     } else {
@@ -190,7 +194,7 @@ class ThrustStress final : public StressBackend {
     v.spot_mult = raw(spot_mult_);
     v.dvol = raw(dvol_);
     v.dv = raw(dv_);
-    v.pnl = raw(pnl_);
+    v.pnl = keep_pnl_ ? raw(pnl_) : nullptr;
     v.vault_und = raw(vault_und_);
     v.tail_m = tail_m_;
     v.tail = raw(tail_);
@@ -206,6 +210,7 @@ class ThrustStress final : public StressBackend {
   System system_;
   std::int32_t batch_ = 0, tail_m_ = 1, n_und_ = 0, count_ = 0;
   std::int64_t n_inst_ = 0, n_acc_ = 0, n_chunks_ = 0;
+  bool keep_pnl_ = false;
   double horizon_ = 0.0;
   vec<std::int32_t> inst_und_, pos_inst_;
   vec<std::uint8_t> inst_kind_, inst_call_;

@@ -3,8 +3,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <exception>
 #include <map>
 #include <unordered_map>
+
+#include <omp.h>
 
 #include "core/error.hpp"
 #include "core/limits.hpp"
@@ -81,21 +84,21 @@ void load_accounts(std::string text, Book& book,
   }
 }
 
-void load_positions(std::string text, Book& book,
-                    const std::unordered_map<std::string, std::int32_t>& instruments,
-                    const std::unordered_map<std::uint64_t, std::int32_t>& accounts) {
-  CsvReader r("positions.csv", std::move(text), {"account", "instrument", "quantity", "entry_price"});
+// One run of positions.csv's rows (CsvReader::split), parsed on its own.
+struct PositionRows {
+  std::vector<std::int32_t> account, instrument;
+  std::vector<double> quantity, entry;
+  std::exception_ptr error;  // the first bad row of this run
+};
+
+void parse_positions(CsvReader& r, const Book& book, const FlatIndex& inst,
+                     const std::unordered_map<std::uint64_t, std::int32_t>& accounts, PositionRows& out) {
   enum { ACCOUNT, INSTRUMENT, QTY, ENTRY };
-  // Views into the book's ids avoid a string per lookup.
-  FlatIndex inst(book.instrument_count());
-  for (std::size_t i = 0; i < book.instrument_count(); ++i)
-    inst.insert(book.instrument_id[i], static_cast<std::int32_t>(i));
-  (void)instruments;
   const std::size_t hint = r.size_hint() / 2;
-  book.pos_account.reserve(hint);
-  book.pos_instrument.reserve(hint);
-  book.pos_quantity.reserve(hint);
-  book.pos_entry.reserve(hint);
+  out.account.reserve(hint);
+  out.instrument.reserve(hint);
+  out.quantity.reserve(hint);
+  out.entry.reserve(hint);
   // Positions usually come grouped by account: remember the last lookup.
   std::uint64_t last_id = 0;
   std::int32_t last_index = -1;
@@ -119,29 +122,83 @@ void load_positions(std::string text, Book& book,
     } else {
       r.number_or(ENTRY, 0.0);  // checked, unused for options
     }
-    book.pos_account.push_back(last_index);
-    book.pos_instrument.push_back(ii);
-    book.pos_quantity.push_back(q);
-    book.pos_entry.push_back(entry);
+    out.account.push_back(last_index);
+    out.instrument.push_back(ii);
+    out.quantity.push_back(q);
+    out.entry.push_back(entry);
   }
+}
+
+template <class T>
+void append_all(std::vector<T>& into, const std::vector<PositionRows>& runs, std::vector<T> PositionRows::*field,
+                const std::vector<std::size_t>& at) {
+#pragma omp parallel for schedule(static, 1)
+  for (std::size_t k = 0; k < runs.size(); ++k)
+    std::copy((runs[k].*field).begin(), (runs[k].*field).end(), into.begin() + static_cast<std::ptrdiff_t>(at[k]));
+}
+
+void load_positions(std::string text, Book& book,
+                    const std::unordered_map<std::string, std::int32_t>& instruments,
+                    const std::unordered_map<std::uint64_t, std::int32_t>& accounts) {
+  CsvReader r("positions.csv", std::move(text), {"account", "instrument", "quantity", "entry_price"});
+  // Views into the book's ids avoid a string per lookup.
+  FlatIndex inst(book.instrument_count());
+  for (std::size_t i = 0; i < book.instrument_count(); ++i)
+    inst.insert(book.instrument_id[i], static_cast<std::int32_t>(i));
+  (void)instruments;
+
+  // The rows in runs parsed in parallel; the error reported is the first run's that
+  // has one, which is the first bad row of the file.
+  std::vector<CsvReader> runs = r.split(omp_get_max_threads());
+  std::vector<PositionRows> rows(runs.size());
+#pragma omp parallel for schedule(static, 1)
+  for (std::size_t k = 0; k < runs.size(); ++k) {
+    try {
+      parse_positions(runs[k], book, inst, accounts, rows[k]);
+    } catch (...) {
+      rows[k].error = std::current_exception();
+    }
+  }
+  for (const PositionRows& run : rows)
+    if (run.error) std::rethrow_exception(run.error);
+  std::vector<std::size_t> at{0};
+  for (const PositionRows& run : rows) at.push_back(at.back() + run.account.size());
+  const std::size_t n = at.back();
+  book.pos_account.resize(n);
+  book.pos_instrument.resize(n);
+  book.pos_quantity.resize(n);
+  book.pos_entry.resize(n);
+  append_all(book.pos_account, rows, &PositionRows::account, at);
+  append_all(book.pos_instrument, rows, &PositionRows::instrument, at);
+  append_all(book.pos_quantity, rows, &PositionRows::quantity, at);
+  append_all(book.pos_entry, rows, &PositionRows::entry, at);
+  rows.clear();
 
   // Duplicate (account, instrument) pairs: sort each account's positions by instrument.
   // Rows are numbered consecutively from line 2, so line = index + 2.
-  const std::size_t n = book.pos_account.size();
   std::vector<std::int64_t> begin(book.account_count() + 1, 0);
   for (std::size_t p = 0; p < n; ++p) ++begin[book.pos_account[p] + 1];
   for (std::size_t a = 0; a < book.account_count(); ++a) begin[a + 1] += begin[a];
   std::vector<std::int64_t> order(n), fill(begin.begin(), begin.end() - 1);
   for (std::size_t p = 0; p < n; ++p) order[fill[book.pos_account[p]]++] = static_cast<std::int64_t>(p);
-  for (std::size_t a = 0; a < book.account_count(); ++a) {
+  // Accounts in parallel; the one reported is the first (lowest index) with a duplicate.
+  const auto accounts_n = static_cast<std::int64_t>(book.account_count());
+  std::int64_t first_bad = accounts_n;
+#pragma omp parallel for schedule(static) reduction(min : first_bad)
+  for (std::int64_t a = 0; a < accounts_n; ++a) {
     if (begin[a + 1] - begin[a] < 2) continue;  // nothing to sort or compare (and no pointer past an empty vector)
     auto first = order.begin() + begin[a], last = order.begin() + begin[a + 1];
     // Stable (file order on equal instruments), and in-place: accounts hold few positions.
     insertion_sort(first, last, [&](std::int64_t x, std::int64_t y) { return book.pos_instrument[x] < book.pos_instrument[y]; });
     for (auto it = first; it + 1 < last; ++it)
+      if (book.pos_instrument[*it] == book.pos_instrument[*(it + 1)]) first_bad = std::min(first_bad, a);
+  }
+  if (first_bad < accounts_n) {
+    auto first = order.begin() + begin[first_bad], last = order.begin() + begin[first_bad + 1];
+    for (auto it = first; it + 1 < last; ++it)
       if (book.pos_instrument[*it] == book.pos_instrument[*(it + 1)])
         throw input_error(r.name() + ":" + std::to_string(*(it + 1) + 2) + ": field 'instrument': duplicate position of account " +
-                          std::to_string(book.account_id[a]) + " in '" + book.instrument_id[book.pos_instrument[*it]] +
+                          std::to_string(book.account_id[first_bad]) + " in '" + book.instrument_id[book.pos_instrument[*it]] +
                           "' (first on line " + std::to_string(*it + 2) + ")");
   }
 }

@@ -28,7 +28,10 @@ CsvReader::CsvReader(const std::filesystem::path& path, std::vector<std::string>
     : CsvReader(path.filename().string(), read_file(path), std::move(columns)) {}
 
 CsvReader::CsvReader(std::string name, std::string data, std::vector<std::string> columns)
-    : name_(std::move(name)), data_(std::move(data)), columns_(std::move(columns)) {
+    : name_(std::move(name)),
+      text_(std::make_shared<const std::string>(std::move(data))),
+      data_(*text_),
+      columns_(std::move(columns)) {
   fields_.reserve(columns_.size());
   if (data_.size() >= 3 && std::memcmp(data_.data(), "\xEF\xBB\xBF", 3) == 0) pos_ = 3;  // UTF-8 BOM
   std::string expected;
@@ -41,6 +44,48 @@ CsvReader::CsvReader(std::string name, std::string data, std::vector<std::string
   pos_ = eol < data_.size() ? eol + 1 : eol;
 }
 
+CsvReader::CsvReader(const CsvReader& whole, std::size_t begin, std::size_t end, std::int64_t line_before)
+    : name_(whole.name_),
+      text_(whole.text_),
+      data_(whole.data_.substr(0, end)),
+      columns_(whole.columns_),
+      pos_(begin),
+      line_(line_before) {
+  fields_.reserve(columns_.size());
+}
+
+std::vector<CsvReader> CsvReader::split(int parts) const {
+  // Cut points at line starts, about evenly spaced.
+  std::vector<std::size_t> cut{pos_};
+  const std::size_t size = data_.size();
+  for (int k = 1; k < parts; ++k) {
+    const std::size_t at = pos_ + (size - pos_) / static_cast<std::size_t>(parts) * static_cast<std::size_t>(k);
+    if (at <= cut.back()) continue;
+    const std::size_t eol = data_.find('\n', at - 1);  // at - 1: a cut already at a line start stays
+    if (eol == std::string_view::npos || eol + 1 >= size) break;
+    if (eol + 1 > cut.back()) cut.push_back(eol + 1);
+  }
+  cut.push_back(size);
+  // Each run's first line number: the newlines before it, counted a run at a time.
+  std::vector<std::int64_t> lines(cut.size() - 1, 0);
+  const auto counted = static_cast<std::int64_t>(lines.size()) - 1;  // the last run's count is not needed
+#pragma omp parallel for schedule(static, 1)
+  for (std::int64_t k = 0; k < counted; ++k) {
+    std::int64_t n = 0;
+    for (const char* p = data_.data() + cut[k]; (p = static_cast<const char*>(std::memchr(p, '\n', data_.data() + cut[k + 1] - p)));
+         ++p)
+      ++n;
+    lines[k + 1] = n;
+  }
+  std::vector<CsvReader> runs;
+  std::int64_t line = line_;
+  for (std::size_t k = 0; k + 1 < cut.size(); ++k) {
+    line += lines[k];
+    runs.push_back(CsvReader(*this, cut[k], cut[k + 1], line));
+  }
+  return runs;
+}
+
 std::size_t CsvReader::size_hint() const {
   // Rows are rarely shorter than 16 bytes; an over-estimate only costs memory.
   return (data_.size() - pos_) / 16 + 1;
@@ -51,12 +96,13 @@ bool CsvReader::next() {
   ++line_;
   const char* base = data_.data();
   std::size_t eol = data_.find('\n', pos_);
-  if (eol == std::string::npos) eol = data_.size();
+  if (eol == std::string_view::npos) eol = data_.size();
   std::size_t end = eol;
   if (end > pos_ && base[end - 1] == '\r') --end;
   if (end == pos_) {
-    // Only trailing blank lines are tolerated.
-    if (data_.find_first_not_of("\r\n", pos_) == std::string::npos) {
+    // Only trailing blank lines are tolerated: look to the end of the whole text,
+    // not of this run (split()).
+    if (std::string_view(*text_).find_first_not_of("\r\n", pos_) == std::string_view::npos) {
       pos_ = data_.size();
       return false;
     }

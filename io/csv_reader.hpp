@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -37,11 +38,19 @@ class CsvReader {
   double number_or(std::size_t column, double fallback) const;  // empty -> fallback
   std::uint64_t uint64(std::size_t column) const;
 
-  const std::string& buffer() const { return data_; }
+  // For reading in parallel: the data rows cut into at most `parts` runs at line
+  // starts, each a reader of its own over the same text, with the line numbers
+  // (for errors) of its place in the file. Read them in order, or in parallel and
+  // report the error of the first run that has one: it is the one a single reader
+  // would have met first.
+  std::vector<CsvReader> split(int parts) const;
 
  private:
+  CsvReader(const CsvReader& whole, std::size_t begin, std::size_t end, std::int64_t line_before);
+
   std::string name_;
-  std::string data_;
+  std::shared_ptr<const std::string> text_;  // shared by the runs of split()
+  std::string_view data_;                    // this reader's part of it, header included
   std::vector<std::string> columns_;
   std::vector<std::string_view> fields_;
   std::size_t pos_ = 0;

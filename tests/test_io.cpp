@@ -135,6 +135,72 @@ TEST(BookCsv, ErrorsNameFileLineAndField) {
   EXPECT_NE(error_of([&] { io::load_book(d.path()); }).find("positions.csv: cannot open"), std::string::npos);
 }
 
+// CsvReader::split, as the positions loader reads in parallel: every cut gives the
+// same rows with the same line numbers, and the same first error, as one reader.
+namespace {
+struct Row {
+  std::string a, b;
+  std::int64_t line;
+  bool operator==(const Row&) const = default;
+};
+// Reads every run in order; returns the rows, or the first error as a row with line -1.
+std::vector<Row> read_runs(const std::string& text, int parts) {
+  io::CsvReader r("t.csv", text, {"a", "b"});
+  std::vector<Row> out;
+  try {
+    for (io::CsvReader& run : r.split(parts))
+      while (run.next()) out.push_back({std::string(run.field(0)), std::string(run.field(1)), run.line()});
+  } catch (const input_error& e) {
+    out.push_back({e.what(), "", -1});
+  }
+  return out;
+}
+}  // namespace
+
+TEST(CsvSplit, EveryCutReadsTheSameRowsWithTheirLineNumbers) {
+  std::string text = "a,b\r\n";
+  std::mt19937 rng(5);
+  for (int i = 0; i < 500; ++i) text += std::to_string(i) + "," + std::string(rng() % 9, 'x') + (i % 3 ? "\n" : "\r\n");
+  text += "\n\r\n";  // trailing blank lines are allowed
+  const std::vector<Row> one = read_runs(text, 1);
+  ASSERT_EQ(one.size(), 500u);
+  EXPECT_EQ(one.back().line, 501);
+  for (int parts = 2; parts <= 64; ++parts) EXPECT_EQ(read_runs(text, parts), one) << parts << " parts";
+}
+
+TEST(CsvSplit, TheFirstErrorIsTheFilesFirstWhereverTheCutsFall) {
+  std::string rows;
+  for (int i = 0; i < 300; ++i) rows += std::to_string(i) + ",y\n";
+  // A blank line in the middle, then later a row with three fields: the blank line
+  // is reported, whether it begins a run, ends one or sits inside one.
+  const std::string text = "a,b\n" + rows + "\n" + rows + "1,2,3\n" + rows;
+  for (int parts = 1; parts <= 64; ++parts) {
+    const std::vector<Row> got = read_runs(text, parts);
+    ASSERT_FALSE(got.empty());
+    EXPECT_EQ(got.back().line, -1) << parts << " parts";
+    EXPECT_EQ(got.back().a, "t.csv:302: empty line") << parts << " parts";
+  }
+  const std::string late = "a,b\n" + rows + rows + "1,2,3\n" + rows;
+  for (int parts = 1; parts <= 64; ++parts)
+    EXPECT_EQ(read_runs(late, parts).back().a, "t.csv:602: expected 2 fields, got 3") << parts << " parts";
+}
+
+TEST(BookCsv, APositionsErrorLateInALargeFileNamesItsLine) {
+  // Large enough that the loader's runs (one per thread) cut it; the bad row is in the last.
+  TempDir d;
+  std::string pos = "account,instrument,quantity,entry_price\n";
+  for (int i = 0; i < 20000; ++i) pos += i % 2 ? "7,ETH-P,1,\n" : "18446744073709551615,BTC-C,1,\n";
+  const std::string bad = pos + "7,NOPE,1,\n" + pos;
+  write_book(d, kInstruments, kAccounts, bad);
+  EXPECT_NE(error_of([&] { io::load_book(d.path()); }).find("positions.csv:20002: field 'instrument': unknown instrument 'NOPE'"),
+            std::string::npos);
+  // And the first duplicate reported is the first account's (index order) with one.
+  write_book(d, kInstruments, kAccounts, pos);
+  const std::string msg = error_of([&] { io::load_book(d.path()); });
+  EXPECT_NE(msg.find("positions.csv:4: field 'instrument': duplicate position of account 18446744073709551615 in 'BTC-C' (first on line 2)"),
+            std::string::npos) << msg;
+}
+
 TEST(MarketJson, DefaultsAndPaths) {
   const Market m = io::parse_market(
       R"({"time": 1767225600, "underlyings": {"BTC": {"spot": 97000.0,

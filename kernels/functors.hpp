@@ -142,20 +142,40 @@ struct AggregateBlock {
     }
     gross += perp;
 
-    // Scenario-outer loop: no per-thread PnL vector, positions stay in cache.
     double scan = 0.0, worst_pnl = 0.0;
     std::int32_t worst = -1;
-    for (std::int32_t j = 0; j < mp.scen_count; ++j) {
-      double sum = 0.0;
-      for (std::int64_t p = p0; p < p1; ++p)
-        sum += v.pos_qty[p] * v.scen_dv[static_cast<std::int64_t>(v.pos_inst[p]) * v.scen_stride + j];
+    const auto fold = [&](std::int32_t j, double sum) {
       const double pnl = sum * v.scen_damp[mp.scen_begin + j];
       scan = pnl < scan ? pnl : scan;
       if (worst_improves(pnl, worst_pnl)) {
         worst_pnl = pnl;
         worst = j;
       }
+    };
+#if !defined(__CUDA_ARCH__)
+    // On the CPU: positions outer, a run of scenarios inner, so that each position's
+    // row is one contiguous multiply-add that vectorises. Each scenario still sums
+    // its positions in block order: the same bits as the loop below.
+    constexpr std::int32_t kRun = 32;
+    for (std::int32_t j0 = 0; j0 < mp.scen_count; j0 += kRun) {
+      const std::int32_t n = mp.scen_count - j0 < kRun ? mp.scen_count - j0 : kRun;
+      double sum[kRun] = {};
+      for (std::int64_t p = p0; p < p1; ++p) {
+        const double q = v.pos_qty[p];
+        const double* row = v.scen_dv + static_cast<std::int64_t>(v.pos_inst[p]) * v.scen_stride + j0;
+        for (std::int32_t k = 0; k < n; ++k) sum[k] += q * row[k];
+      }
+      for (std::int32_t k = 0; k < n; ++k) fold(j0 + k, sum[k]);
     }
+#else
+    // On the GPU: scenario outer, no per-thread PnL array in local memory.
+    for (std::int32_t j = 0; j < mp.scen_count; ++j) {
+      double sum = 0.0;
+      for (std::int64_t p = p0; p < p1; ++p)
+        sum += v.pos_qty[p] * v.scen_dv[static_cast<std::int64_t>(v.pos_inst[p]) * v.scen_stride + j];
+      fold(j, sum);
+    }
+#endif
 
     const double mm_cont = mp.mm_perp * perp * s.spot + mp.mm_short * short_opt * s.spot;
     double im_cont = mm_cont + mp.im_perp * perp * s.spot + mp.im_short * short_opt * s.spot;

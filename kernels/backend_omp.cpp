@@ -12,6 +12,7 @@
 #include "core/error.hpp"
 #include "kernels/detail/thrust_backend.hpp"
 #include "kernels/detail/thrust_stress.hpp"
+#include "kernels/simd_pricing.hpp"
 
 #if VR_HAVE_CURAND
 #include <curand.h>
@@ -74,7 +75,9 @@ struct OmpSystem {
   void to_host(const T* device, std::size_t n, T* host) const {
     std::copy_n(device, n, host);
   }
-  std::string name() const { return "cpu (OpenMP, " + std::to_string(omp_get_max_threads()) + " threads)"; }
+  std::string name() const {
+    return "cpu (OpenMP, " + std::to_string(omp_get_max_threads()) + " threads; pricing " + pricing_path() + ")";
+  }
   // Stress work items differ in size (accounts hold different numbers of positions):
   // handed out dynamically, not in Thrust's static blocks.
   template <class F>

@@ -141,10 +141,13 @@ void load_positions(std::string text, Book& book,
                     const std::unordered_map<std::string, std::int32_t>& instruments,
                     const std::unordered_map<std::uint64_t, std::int32_t>& accounts) {
   CsvReader r("positions.csv", std::move(text), {"account", "instrument", "quantity", "entry_price"});
-  // Views into the book's ids avoid a string per lookup.
+  // Views into one buffer of every id, end to end: a lookup's key comparison reads
+  // a compact 2 MB (at 100k instruments) instead of a heap string each.
+  std::string ids;
+  for (const std::string& id : book.instrument_id) ids += id;
   FlatIndex inst(book.instrument_count());
-  for (std::size_t i = 0; i < book.instrument_count(); ++i)
-    inst.insert(book.instrument_id[i], static_cast<std::int32_t>(i));
+  for (std::size_t i = 0, at = 0; i < book.instrument_count(); at += book.instrument_id[i].size(), ++i)
+    inst.insert(std::string_view(ids).substr(at, book.instrument_id[i].size()), static_cast<std::int32_t>(i));
   (void)instruments;
 
   // The rows in runs parsed in parallel; the error reported is the first run's that

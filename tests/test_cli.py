@@ -84,9 +84,15 @@ class AgainstNumpy(Base):
                             self.assertEqual(val, t[col], f"{col} {ctx}")
                         elif col == "worst":
                             # Near-ties may resolve differently in the last ulp: ours must
-                            # still be a minimiser of numpy's own PnL vector.
+                            # still be a minimiser of numpy's own PnL vector. "No loss"
+                            # (-1) against a loss is such a tie when the loss is at
+                            # rounding level (the scan is 0 to 1e-9): the sign of a
+                            # last-ulp difference of far out-of-the-money values.
                             w = int(val)
-                            self.assertEqual(w < 0, int(t[col]) < 0, f"worst {ctx}")
+                            if (w < 0) != (int(t[col]) < 0):
+                                self.assertTrue(close(o["scan"], 0.0) and close(t["scan"], 0.0),
+                                                f"worst {ctx}: {w} vs {t[col]}, scan {o['scan']} vs {t['scan']}")
+                                continue
                             if w >= 0 and w != int(t[col]):
                                 self.assertTrue(close(pnl[b, w], t["scan"]), f"worst {w} vs {t[col]} {ctx}")
                         else:

@@ -45,6 +45,9 @@ class Backend {
   // backend runs (copy_if over the accounts), packed with their numbers and copied
   // off in one piece; their reported status becomes the current one.
   virtual void take_status_changes(std::vector<AccountChange>& out) = 0;
+  // The same over the given accounts only (ascending, distinct): after trades in
+  // place, only the traded accounts can have moved.
+  virtual void take_status_changes_among(const std::vector<std::int32_t>& accounts, std::vector<AccountChange>& out) = 0;
   // The packed numbers of the given accounts: one copy each way.
   virtual void gather_accounts(const std::vector<std::int32_t>& accounts, std::vector<AccountChange>& out) = 0;
   // Scenario rows (V_j - V) of instruments [begin, end), row-major with stride.

@@ -255,6 +255,7 @@ void Engine::apply(std::vector<UnderlyingMarket> next, std::int32_t only) {
     if (!current_.empty()) backend_->set_market(build_params(current_));  // leave state untouched
     throw input_error(why);
   }
+  scan_all_ = true;  // from here on any account may have moved (even if this throws)
   backend_->price(i0, i1);
   backend_->aggregate_blocks(only);
   backend_->aggregate_accounts(only);
@@ -320,6 +321,7 @@ void Engine::update_cash(const std::vector<double>& cash) {
   VR_EXPECTS(static_cast<std::int64_t>(cash.size()) == layout_.n_accounts(), "update_cash(): one cash per account");
   for (std::size_t a = 0; a < cash.size(); ++a)
     if (!std::isfinite(cash[a])) throw input_error("cash of account #" + std::to_string(a) + " is not finite");
+  scan_all_ = true;
   backend_->set_cash(cash);
   layout_.cash = cash;
   backend_->aggregate_accounts(-1);
@@ -359,6 +361,7 @@ void Engine::update_positions(const Book& book, std::vector<std::int64_t> positi
     if (!std::isfinite(c)) throw input_error("cash of account #" + std::to_string(a) + " is not finite");
     if (c != layout_.cash[static_cast<std::size_t>(a)]) cash.push_back(CashPatch{a, c});
   }
+  if (!scan_all_) scan_only_.insert(scan_only_.end(), accounts.begin(), accounts.end());
   backend_->patch(pos, cash, blocks, accounts);
   backend_->synchronize();
   for (const CashPatch& c : cash) layout_.cash[static_cast<std::size_t>(c.account)] = c.cash;
@@ -421,11 +424,20 @@ void Engine::set_reported_statuses(const std::vector<std::uint8_t>& status) {
   if (status.size() != static_cast<std::size_t>(layout_.n_accounts()))
     throw std::invalid_argument("set_reported_statuses: one status per account is needed");
   backend_->set_reported(status);
+  scan_all_ = true;
 }
 
 std::vector<AccountChange> Engine::take_status_changes() {
   std::vector<AccountChange> out;
-  backend_->take_status_changes(out);
+  if (scan_all_) {
+    backend_->take_status_changes(out);
+  } else {
+    std::sort(scan_only_.begin(), scan_only_.end());
+    scan_only_.erase(std::unique(scan_only_.begin(), scan_only_.end()), scan_only_.end());
+    backend_->take_status_changes_among(scan_only_, out);
+  }
+  scan_all_ = false;
+  scan_only_.clear();
   return out;
 }
 

@@ -99,7 +99,9 @@ class Engine {
   void set_reported_statuses(const std::vector<std::uint8_t>& status);
   // The accounts whose status differs from the one last seen, in account order,
   // with their numbers; from then on their current status counts as seen. On the
-  // GPU: a copy_if over the accounts, a pack, and one copy off the device.
+  // GPU: a copy_if over the accounts, a pack, and one copy off the device. When only
+  // update_positions() ran since the last take, only the accounts it recomputed
+  // are looked at (no other status can have moved).
   std::vector<AccountChange> take_status_changes();
   // The numbers (and statuses) of the given accounts, in one copy each way.
   std::vector<AccountChange> accounts(const std::vector<std::int32_t>& accounts) const;
@@ -128,6 +130,10 @@ class Engine {
   std::vector<std::string> instrument_ids_;    // file order
   std::vector<std::string> underlying_names_;
   std::vector<UnderlyingMarket> current_;      // per underlying; empty before revalue()
+  // What the next take_status_changes() must look at: every account, or (after
+  // update_positions() alone) just the accounts it recomputed.
+  bool scan_all_ = true;
+  std::vector<std::int32_t> scan_only_;
   std::vector<double> vol_override_;           // internal order; empty: SVI vols
 };
 

@@ -278,6 +278,65 @@ TEST(ChangeScan, ReturnsExactlyTheChangedAccountsWithTheirNumbers) {
   EXPECT_THROW(e.set_reported_statuses({1, 2}), std::invalid_argument);
 }
 
+// After trades in place alone, the change scan looks only at the accounts they
+// recomputed; a tick, new cash or a reset view in between brings back the full scan.
+// Either way nothing is missed: every take equals the difference of two full
+// downloads, over a long random mix of trades, deposits and ticks.
+TEST(ChangeScan, AfterTradesInPlaceOnlyTradedAccountsAreScannedAndNothingIsMissed) {
+  auto c = random_case(31, 400);
+  feeds::VaultState vault(c.book);
+  vault.take_structural_change();  // the first layout is below
+  vault.take_touched();
+  Engine e(vault.book(), c.methodology, Device::cpu);
+  e.revalue(c.market);
+  std::vector<std::uint8_t> seen(vault.book().account_count(), 0);
+  std::mt19937_64 rng(9);
+  int scans = 0, moved = 0;
+  for (int i = 0; i < 1500; ++i) {
+    const Book& b = vault.book();
+    const std::uint64_t r = rng() % 40;
+    if (r == 0) {  // a tick on one underlying
+      const std::string& u = b.underlyings[rng() % b.underlyings.size()];
+      c.market.underlyings[u] = books::moved(c.market.underlyings[u], static_cast<int>(rng() % 1000));
+      e.update_underlying(u, c.market.underlyings[u]);
+    } else if (r == 1) {  // the caller's view reset (a restart)
+      for (auto& x : seen) x = static_cast<std::uint8_t>(rng() % 3);
+      e.set_reported_statuses(seen);
+    } else {  // a trade on a held position, large enough to move statuses, or cash
+      feeds::VaultEvent ev;
+      ev.id = std::to_string(i);
+      const std::size_t p = rng() % b.position_count();
+      ev.account = b.account_id[static_cast<std::size_t>(b.pos_account[p])];
+      if (r < 8) {
+        ev.type = r < 5 ? feeds::EventType::deposit : feeds::EventType::withdraw;
+        ev.amount = 1.0 + static_cast<double>(rng() % 200000);
+      } else {
+        ev.type = feeds::EventType::trade;
+        ev.instrument = b.instrument_id[static_cast<std::size_t>(b.pos_instrument[p])];
+        ev.quantity = (rng() % 2 ? 1.0 : -1.0) * (0.5 + static_cast<double>(rng() % 400) / 10.0);
+        if (b.pos_quantity[p] + ev.quantity == 0.0) ev.quantity += 0.25;
+        ev.price = 1.0 + static_cast<double>(rng() % 5000) / 16.0;
+      }
+      vault.apply(ev);
+      ASSERT_FALSE(vault.take_structural_change()) << "event " << i << " r " << r << " q " << ev.quantity << " held "
+                                                    << b.pos_quantity[p];
+      const feeds::VaultState::Touched t = vault.take_touched();
+      e.update_positions(vault.book(), t.positions, t.accounts);
+    }
+    if (rng() % 3 == 0) {  // a take after one or a few events
+      const AccountTable now = e.accounts();
+      const std::vector<AccountChange> got = e.take_status_changes();
+      expect_changes(got, seen, now, "a take");
+      if (HasFailure()) FAIL() << "after event " << i;
+      moved += static_cast<int>(got.size());
+      seen = now.status;
+      ++scans;
+    }
+  }
+  EXPECT_GT(scans, 400);
+  EXPECT_GT(moved, 100);  // statuses did move, both ways and by all three kinds of event
+}
+
 // A non-finite account is quarantined (status error), never called healthy, and its
 // neighbours are valued as before. (NaN < 0 is false: a plain comparison said healthy.)
 TEST(Quarantine, NonFiniteAccountsGetStatusErrorAndOthersAreUntouched) {

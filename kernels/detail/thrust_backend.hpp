@@ -235,6 +235,17 @@ class ThrustBackend final : public Backend {
                                      changed_.begin(), StatusChanged{raw(a_status_), raw(a_reported_)});
     pack(static_cast<std::int64_t>(end - changed_.begin()), true, out);
   }
+  void take_status_changes_among(const std::vector<std::int32_t>& accounts, std::vector<AccountChange>& out) override {
+    out.clear();
+    if (accounts.empty()) return;
+    grow(id_list_, accounts.size());
+    grow(changed_, accounts.size());
+    system_.to_device(accounts.data(), accounts.size(), raw(id_list_));
+    const auto end = thrust::copy_if(system_.policy(temp_), id_list_.begin(),
+                                     id_list_.begin() + static_cast<std::ptrdiff_t>(accounts.size()), changed_.begin(),
+                                     StatusChanged{raw(a_status_), raw(a_reported_)});
+    pack(static_cast<std::int64_t>(end - changed_.begin()), true, out);
+  }
   void gather_accounts(const std::vector<std::int32_t>& accounts, std::vector<AccountChange>& out) override {
     if (changed_.size() < accounts.size()) changed_.resize(accounts.size());
     system_.to_device(accounts.data(), accounts.size(), raw(changed_));

@@ -191,25 +191,30 @@ void load_positions(std::string text, Book& book,
   for (std::size_t a = 0; a < book.account_count(); ++a) begin[a + 1] += begin[a];
   std::vector<std::int64_t> order(n), fill(begin.begin(), begin.end() - 1);
   for (std::size_t p = 0; p < n; ++p) order[fill[book.pos_account[p]]++] = static_cast<std::int64_t>(p);
+  // An account's first pair of positions in the same instrument once sorted (its
+  // position indices, in file order), or none: {-1, -1}.
+  const auto duplicate_of = [&](std::int64_t a) -> std::pair<std::int64_t, std::int64_t> {
+    const auto first = order.begin() + begin[a], last = order.begin() + begin[a + 1];
+    for (auto it = first; it + 1 < last; ++it)
+      if (book.pos_instrument[*it] == book.pos_instrument[*(it + 1)]) return {*it, *(it + 1)};
+    return {-1, -1};
+  };
   // Accounts in parallel; the one reported is the first (lowest index) with a duplicate.
   const auto accounts_n = static_cast<std::int64_t>(book.account_count());
   std::int64_t first_bad = accounts_n;
 #pragma omp parallel for schedule(static) reduction(min : first_bad)
   for (std::int64_t a = 0; a < accounts_n; ++a) {
     if (begin[a + 1] - begin[a] < 2) continue;  // nothing to sort or compare (and no pointer past an empty vector)
-    auto first = order.begin() + begin[a], last = order.begin() + begin[a + 1];
     // Stable (file order on equal instruments), and in-place: accounts hold few positions.
-    insertion_sort(first, last, [&](std::int64_t x, std::int64_t y) { return book.pos_instrument[x] < book.pos_instrument[y]; });
-    for (auto it = first; it + 1 < last; ++it)
-      if (book.pos_instrument[*it] == book.pos_instrument[*(it + 1)]) first_bad = std::min(first_bad, a);
+    insertion_sort(order.begin() + begin[a], order.begin() + begin[a + 1],
+                   [&](std::int64_t x, std::int64_t y) { return book.pos_instrument[x] < book.pos_instrument[y]; });
+    if (duplicate_of(a).first >= 0) first_bad = std::min(first_bad, a);
   }
   if (first_bad < accounts_n) {
-    auto first = order.begin() + begin[first_bad], last = order.begin() + begin[first_bad + 1];
-    for (auto it = first; it + 1 < last; ++it)
-      if (book.pos_instrument[*it] == book.pos_instrument[*(it + 1)])
-        throw input_error(std::string(kPositionsFile) + ":" + std::to_string(*(it + 1) + 2) + ": field 'instrument': duplicate position of account " +
-                          std::to_string(book.account_id[first_bad]) + " in '" + book.instrument_id[book.pos_instrument[*it]] +
-                          "' (first on line " + std::to_string(*it + 2) + ")");
+    const auto [was, again] = duplicate_of(first_bad);
+    throw input_error(std::string(kPositionsFile) + ":" + std::to_string(again + 2) + ": field 'instrument': duplicate position of account " +
+                      std::to_string(book.account_id[first_bad]) + " in '" + book.instrument_id[book.pos_instrument[was]] +
+                      "' (first on line " + std::to_string(was + 2) + ")");
   }
 }
 

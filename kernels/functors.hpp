@@ -69,16 +69,10 @@ struct PriceInstrument {
     const std::int8_t* modes = v.scen_vol + mp.scen_begin;
 #if !defined(__CUDA_ARCH__)
     // On the CPU, four scenarios at a time where SLEEF and AVX2 are at hand.
-    constexpr std::int32_t kRun = 32;
-    double fwd[kRun], std_dev[kRun];
-    for (std::int32_t j0 = 0; j0 < mp.scen_count; j0 += kRun) {
-      const std::int32_t n = mp.scen_count - j0 < kRun ? mp.scen_count - j0 : kRun;
-      for (std::int32_t k = 0; k < n; ++k) {
-        fwd[k] = forward * spot_mult[j0 + k];
-        std_dev[k] = shocked_vol(static_cast<VolMode>(modes[j0 + k]), vol, shock, mp.vol_shock.up_floor) * sqrt_t;
-      }
-      black_formula_lanes(call, strike, fwd, std_dev, discount, o.price, row + j0, n);
-    }
+    black_formula_row(call, strike, discount, o.price, row, mp.scen_count, [&](std::int32_t j, double& f, double& sd) {
+      f = forward * spot_mult[j];
+      sd = shocked_vol(static_cast<VolMode>(modes[j]), vol, shock, mp.vol_shock.up_floor) * sqrt_t;
+    });
 #else
     for (std::int32_t j = 0; j < mp.scen_count; ++j) {
       const double sv =

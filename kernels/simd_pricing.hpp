@@ -23,6 +23,21 @@ void erfc_lanes(const double* x, double* out, std::int64_t n);
 void black_formula_lanes(bool call, double strike, const double* forward, const double* std_dev, double discount,
                          double minus, double* out, std::int64_t n);
 
+// The same over a row of n lanes whose inputs the caller computes one at a time:
+// inputs(j, forward, std_dev) sets lane j's, and they are handed to
+// black_formula_lanes a run at a time (a stack buffer, never the heap).
+template <class Inputs>
+void black_formula_row(bool call, double strike, double discount, double minus, double* out, std::int32_t n,
+                       const Inputs& inputs) {
+  constexpr std::int32_t kRun = 64;
+  double forward[kRun], std_dev[kRun];
+  for (std::int32_t j0 = 0; j0 < n; j0 += kRun) {
+    const std::int32_t m = n - j0 < kRun ? n - j0 : kRun;
+    for (std::int32_t k = 0; k < m; ++k) inputs(j0 + k, forward[k], std_dev[k]);
+    black_formula_lanes(call, strike, forward, std_dev, discount, minus, out + j0, m);
+  }
+}
+
 // out[j] = black76(call[j] != 0, spot[j], strike[j], t[j], rate[j], vol[j]), j < n.
 void black76_lanes(const std::uint8_t* call, const double* spot, const double* strike, const double* t,
                    const double* rate, const double* vol, OptionValue* out, std::int64_t n);

@@ -93,16 +93,11 @@ struct ShockInstrument {
                                v.horizon);
 #if !defined(__CUDA_ARCH__)
     if (option.t > 0.0) {  // on the CPU, four scenarios at a time where SLEEF and AVX2 are at hand
-      constexpr std::int32_t kRun = 64;
-      double forward[kRun], std_dev[kRun];
-      for (std::int32_t b0 = 0; b0 < v.count; b0 += kRun) {
-        const std::int32_t n = v.count - b0 < kRun ? v.count - b0 : kRun;
-        for (std::int32_t k = 0; k < n; ++k) {
-          forward[k] = option.forward_at(v.spot_mult[(b0 + k) * v.n_und + u]);
-          std_dev[k] = option.std_dev_at(v.dvol[(b0 + k) * v.n_und + u]);
-        }
-        black_formula_lanes(option.is_call, option.strike, forward, std_dev, option.discount, base, row + b0, n);
-      }
+      black_formula_row(option.is_call, option.strike, option.discount, base, row, v.count,
+                        [&](std::int32_t b, double& f, double& sd) {
+                          f = option.forward_at(v.spot_mult[b * v.n_und + u]);
+                          sd = option.std_dev_at(v.dvol[b * v.n_und + u]);
+                        });
       return;
     }
 #endif

@@ -127,6 +127,14 @@ std::int32_t VaultState::instrument_index(const std::string& id) const {
   return it == inst_.end() ? -1 : it->second;
 }
 
+std::vector<std::size_t> VaultState::positions_of(std::int32_t account) const {
+  std::vector<std::size_t> out;
+  for (std::size_t i = 0; i < book_.instrument_count(); ++i)
+    if (auto it = pos_.find(key(account, static_cast<std::int32_t>(i))); it != pos_.end()) out.push_back(it->second);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
 VaultState::Touched VaultState::take_touched() {
   Touched out;
   std::swap(out, touched_);
@@ -179,6 +187,7 @@ Applied VaultState::apply(const VaultEvent& e) {
         book_.account_id.push_back(e.account);
         book_.cash.push_back(e.amount);
         acct_[e.account] = static_cast<std::int32_t>(book_.account_count()) - 1;
+        touched_.reshaped.push_back(static_cast<std::int32_t>(book_.account_count()) - 1);
         structural_ = true;
       } else {
         book_.cash[a] += e.amount;
@@ -249,7 +258,8 @@ void VaultState::apply_trade(const VaultEvent& e) {
   book_.cash[a] = cash;
   touched_.accounts.push_back(a);
   if (fresh) {
-    structural_ = true;  // a new position: the engine lays the book out again
+    structural_ = true;  // a new position
+    touched_.reshaped.push_back(a);
     book_.pos_account.push_back(a);
     book_.pos_instrument.push_back(i);
     book_.pos_quantity.push_back(q);
@@ -275,7 +285,9 @@ void VaultState::require_cash(double cash, std::uint64_t account) {
 void VaultState::remove_position(std::size_t p) {
   const std::size_t last = book_.position_count() - 1;
   pos_.erase(key(book_.pos_account[p], book_.pos_instrument[p]));
+  touched_.reshaped.push_back(book_.pos_account[p]);
   if (p != last) {
+    touched_.reshaped.push_back(book_.pos_account[last]);  // its position moves to p
     book_.pos_account[p] = book_.pos_account[last];
     book_.pos_instrument[p] = book_.pos_instrument[last];
     book_.pos_quantity[p] = book_.pos_quantity[last];

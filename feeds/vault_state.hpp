@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "kernels/book.hpp"
+#include "kernels/live_engine.hpp"
 
 namespace vaultrisk::feeds {
 
@@ -59,20 +60,22 @@ class VaultState {
   // that change an existing position (without closing it) leave it false: they are
   // applied in place (take_touched, Engine::update_positions).
   bool take_structural_change();
-  // What changed in place since the last call: book indices of positions whose
-  // quantity or entry changed (same account and instrument), and accounts whose cash
-  // changed (Engine::update_positions). Meaningless after a structural change, which
-  // renumbers positions: the caller lays the book out again then, and drops these.
-  struct Touched {
-    std::vector<std::int64_t> positions;
-    std::vector<std::int32_t> accounts;
-  };
+  // What changed since the last call: book indices of positions whose quantity or
+  // entry changed in place (same account and instrument), accounts whose cash changed
+  // (Engine::update_positions), and accounts "reshaped": opened, or whose set of
+  // positions or their order in the book changed (a position opened or closed, or
+  // renumbered when another was closed). After a reshape a position index may name
+  // another position: an index is meaningful only where its account is not reshaped
+  // (LiveEngine::apply keeps to that).
+  using Touched = BookChanges;
   Touched take_touched();
   const std::deque<std::string>& seen_ids() const { return seen_order_; }  // oldest first
   void mark_seen(const std::string& id);
 
  std::int32_t account_index(std::uint64_t id) const;  // -1 when unknown
   std::int32_t instrument_index(const std::string& id) const;
+  // Book indices of an account's positions, ascending (one lookup per instrument).
+  std::vector<std::size_t> positions_of(std::int32_t account) const;
 
  private:
   void apply_trade(const VaultEvent& e);

@@ -329,40 +329,61 @@ void Engine::update_cash(const std::vector<double>& cash) {
 }
 
 void Engine::update_positions(const Book& book, std::vector<std::int64_t> positions, std::vector<std::int32_t> accounts) {
-  VR_EXPECTS(!current_.empty(), "update_positions() after a first revalue()");
   VR_EXPECTS(static_cast<std::int64_t>(book.account_count()) == layout_.n_accounts() &&
                  book.position_count() == layout_.pos_slot.size(),
              "update_positions(): the book has the accounts and positions laid out");
-  std::sort(positions.begin(), positions.end());
-  positions.erase(std::unique(positions.begin(), positions.end()), positions.end());
-  std::vector<PositionPatch> pos;
-  std::vector<std::int32_t> blocks;
+  std::vector<PositionUpdate> pos;
   for (const std::int64_t p : positions) {
     VR_EXPECTS(p >= 0 && p < static_cast<std::int64_t>(book.position_count()), "update_positions(): a position index");
     const std::size_t pi = static_cast<std::size_t>(p);
-    if (!std::isfinite(book.pos_quantity[pi]) || !std::isfinite(book.pos_entry[pi]))
-      throw input_error("position #" + std::to_string(p) + " is not finite");
-    const std::int64_t slot = layout_.pos_slot[pi];
-    const auto b = static_cast<std::int32_t>(
-        std::upper_bound(layout_.block_begin.begin(), layout_.block_begin.end(), slot) - layout_.block_begin.begin() - 1);
-    VR_EXPECTS(layout_.block_account[b] == book.pos_account[pi], "update_positions(): the position's account as laid out");
-    pos.push_back(PositionPatch{slot, book.pos_quantity[pi], book.pos_entry[pi]});
-    blocks.push_back(b);
+    pos.push_back(PositionUpdate{p, book.pos_account[pi], book.pos_quantity[pi], book.pos_entry[pi]});
     accounts.push_back(book.pos_account[pi]);
   }
-  std::sort(blocks.begin(), blocks.end());
-  blocks.erase(std::unique(blocks.begin(), blocks.end()), blocks.end());
-  std::sort(accounts.begin(), accounts.end());
-  accounts.erase(std::unique(accounts.begin(), accounts.end()), accounts.end());
   std::vector<CashPatch> cash;
   for (const std::int32_t a : accounts) {
     VR_EXPECTS(a >= 0 && a < layout_.n_accounts(), "update_positions(): an account index");
-    const double c = book.cash[static_cast<std::size_t>(a)];
-    if (!std::isfinite(c)) throw input_error("cash of account #" + std::to_string(a) + " is not finite");
-    if (c != layout_.cash[static_cast<std::size_t>(a)]) cash.push_back(CashPatch{a, c});
+    cash.push_back(CashPatch{a, book.cash[static_cast<std::size_t>(a)]});
   }
-  if (!scan_all_) scan_only_.insert(scan_only_.end(), accounts.begin(), accounts.end());
-  backend_->patch(pos, cash, blocks, accounts);
+  update_in_place(pos, std::move(cash));
+}
+
+void Engine::update_in_place(const std::vector<PositionUpdate>& positions, std::vector<CashPatch> accounts) {
+  VR_EXPECTS(!current_.empty(), "update_positions() after a first revalue()");
+  std::vector<PositionPatch> pos;
+  std::vector<std::int32_t> blocks;
+  for (const PositionUpdate& u : positions) {
+    VR_EXPECTS(u.position >= 0 && u.position < static_cast<std::int64_t>(layout_.pos_slot.size()),
+               "update_positions(): a position index");
+    if (!std::isfinite(u.quantity) || !std::isfinite(u.entry))
+      throw input_error("position #" + std::to_string(u.position) + " is not finite");
+    const std::int64_t slot = layout_.pos_slot[static_cast<std::size_t>(u.position)];
+    const auto b = static_cast<std::int32_t>(
+        std::upper_bound(layout_.block_begin.begin(), layout_.block_begin.end(), slot) - layout_.block_begin.begin() - 1);
+    VR_EXPECTS(layout_.block_account[b] == u.account, "update_positions(): the position's account as laid out");
+    pos.push_back(PositionPatch{slot, u.quantity, u.entry});
+    blocks.push_back(b);
+  }
+  std::sort(pos.begin(), pos.end(), [](const PositionPatch& x, const PositionPatch& y) { return x.slot < y.slot; });
+  pos.erase(std::unique(pos.begin(), pos.end(), [](const PositionPatch& x, const PositionPatch& y) { return x.slot == y.slot; }),
+            pos.end());
+  std::sort(blocks.begin(), blocks.end());
+  blocks.erase(std::unique(blocks.begin(), blocks.end()), blocks.end());
+  std::sort(accounts.begin(), accounts.end(), [](const CashPatch& x, const CashPatch& y) { return x.account < y.account; });
+  accounts.erase(std::unique(accounts.begin(), accounts.end(),
+                             [](const CashPatch& x, const CashPatch& y) { return x.account == y.account; }),
+                 accounts.end());
+  std::vector<std::int32_t> ids;
+  std::vector<CashPatch> cash;
+  for (const CashPatch& c : accounts) {
+    VR_EXPECTS(c.account >= 0 && c.account < layout_.n_accounts(), "update_positions(): an account index");
+    if (!std::isfinite(c.cash)) throw input_error("cash of account #" + std::to_string(c.account) + " is not finite");
+    ids.push_back(c.account);
+    if (c.cash != layout_.cash[static_cast<std::size_t>(c.account)]) cash.push_back(c);
+  }
+  for (const PositionUpdate& u : positions)
+    VR_EXPECTS(std::binary_search(ids.begin(), ids.end(), u.account), "update_positions(): a changed position's account is recomputed");
+  if (!scan_all_) scan_only_.insert(scan_only_.end(), ids.begin(), ids.end());
+  backend_->patch(pos, cash, blocks, ids);
   backend_->synchronize();
   for (const CashPatch& c : cash) layout_.cash[static_cast<std::size_t>(c.account)] = c.cash;
 }

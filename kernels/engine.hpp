@@ -78,6 +78,17 @@ class Engine {
   // a fresh layout of `book`. A new position, account or listing still needs a new
   // Engine. Requires an earlier revalue().
   void update_positions(const Book& book, std::vector<std::int64_t> positions, std::vector<std::int32_t> accounts);
+  // The same, given the changes themselves rather than a book: each position by its
+  // index in the book the engine was laid out from (with its account, as a check),
+  // and every account to recompute with its cash now. An account of a changed
+  // position must be among `accounts`. For callers whose book has grown since the
+  // layout (LiveEngine): existing positions keep their indices.
+  struct PositionUpdate {
+    std::int64_t position;
+    std::int32_t account;
+    double quantity, entry;
+  };
+  void update_in_place(const std::vector<PositionUpdate>& positions, std::vector<CashPatch> accounts);
 
   // Results; instruments and accounts in file order.
   InstrumentTable instruments() const;

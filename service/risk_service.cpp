@@ -31,6 +31,7 @@
 #include "feeds/oracle_tick.hpp"
 #include "feeds/vault_state.hpp"
 #include "io/book_csv.hpp"
+#include "kernels/live_engine.hpp"
 #include "io/market_json.hpp"
 #include "io/methodology_json.hpp"
 #include "io/results_csv.hpp"
@@ -101,6 +102,7 @@ class Service {
   void recover();
   void apply_record(const json& r);
   void rebuild_engine();
+  bool grow_accounts();
   void on_tick(const Message& m);
   void vault_loop(std::atomic<bool>& stop);
   void process_vault_batch();
@@ -151,7 +153,7 @@ class Service {
 
   // Engine-thread state.
   feeds::VaultState vault_;
-  std::unique_ptr<Engine> engine_;
+  std::unique_ptr<LiveEngine> engine_;
   std::map<std::string, UnderlyingMarket> market_;           // by underlying
   std::map<std::string, std::string> market_body_;           // exact bytes behind each market (tick or initial)
   std::map<std::string, std::pair<std::uint64_t, std::string>> last_tick_;  // seq, signature
@@ -172,9 +174,6 @@ class Service {
   std::vector<std::int32_t> retry_;
   using IntentDue = std::pair<std::int64_t, std::int32_t>;  // (deadline in s, 0: now; account)
   std::priority_queue<IntentDue, std::vector<IntentDue>, std::greater<>> intents_due_;
-  // Positions grouped by account (offsets into positions_by_account_), for the API.
-  std::vector<std::size_t> account_pos_begin_;
-  std::vector<std::int32_t> positions_by_account_;
   std::uint64_t vault_seq_ = 0;
   std::uint64_t next_nonce_ = 0;
   std::uint64_t nonce_ceiling_ = 0;  // nonces below this are reserved durably
@@ -444,21 +443,11 @@ void Service::rebuild_engine() {
     if (auto it = published_.find(book.account_id[a]); it != published_.end()) status_at_[a] = it->second;
     if (auto it = intent_deadline_.find(book.account_id[a]); it != intent_deadline_.end()) deadline_at_[a] = it->second;
   }
-  // Counting sort of the positions by account: risk.api.account reads one account's.
-  account_pos_begin_.assign(book.account_count() + 1, 0);
-  for (std::int32_t a : book.pos_account) ++account_pos_begin_[static_cast<std::size_t>(a) + 1];
-  for (std::size_t a = 0; a < book.account_count(); ++a) account_pos_begin_[a + 1] += account_pos_begin_[a];
-  positions_by_account_.resize(book.position_count());
-  {
-    std::vector<std::size_t> next(account_pos_begin_.begin(), account_pos_begin_.end() - 1);
-    for (std::size_t p = 0; p < book.position_count(); ++p)
-      positions_by_account_[next[static_cast<std::size_t>(book.pos_account[p])]++] = static_cast<std::int32_t>(p);
-  }
-  auto engine = std::make_unique<Engine>(book, methodology_, cfg_.device);
   Market m;
   for (const auto& [u, um] : market_) m.underlyings[u] = um;
+  std::unique_ptr<LiveEngine> engine;
   try {
-    engine->revalue(m);
+    engine = std::make_unique<LiveEngine>(book, methodology_, cfg_.device, m);
   } catch (const input_error& e) {
     // E.g. a new listing whose expiry has no smile yet: value nothing (and alert
     // nothing) until a tick makes the market usable again.
@@ -622,16 +611,46 @@ void Service::process_vault_batch() {
   NatsClient::free(batch);
   const bool structural = vault_.take_structural_change();
   const feeds::VaultState::Touched touched = vault_.take_touched();
-  if (structural || !engine_ || need_full_) {
-    need_full_ = true;  // listings, accounts or new/closed positions: lay the book out again
-  } else if (!touched.positions.empty() || !touched.accounts.empty()) {
-    // Deposits, withdrawals and trades on held positions: applied in place, only
-    // their blocks and accounts recomputed.
+  if (!engine_ || need_full_) {
+    if (structural || !engine_) need_full_ = true;  // nothing valued yet: lay the book out
+  } else if (!touched.positions.empty() || !touched.accounts.empty() || !touched.reshaped.empty() ||
+             vault_.book().account_count() > reported_.size()) {
+    // Deposits, withdrawals and trades applied in place, only their blocks and
+    // accounts recomputed; accounts opened and positions opened or closed are laid
+    // out apart (LiveEngine), never the whole book on this path.
     const auto t0 = Clock::now();
-    engine_->update_positions(vault_.book(), touched.positions, touched.accounts);
+    const bool told_before = grow_accounts();
+    try {
+      engine_->apply(vault_.book(), touched);
+      if (told_before) engine_->set_reported_statuses(reported_);
+    } catch (const input_error& e) {
+      log("a changed account cannot be valued apart (%s): laying the whole book out again", e.what());
+      need_full_ = true;
+      return;
+    }
     metrics_.revaluation(std::chrono::duration<double>(Clock::now() - t0).count(), false);
     need_scan_ = true;
   }
+}
+
+// Accounts opened since the last layout: the per-account state the scan reads grows
+// with them, as rebuild_engine() sets it (an account alerted before keeps what it was
+// told). True when one of them was told a status other than healthy.
+bool Service::grow_accounts() {
+  const Book& book = vault_.book();
+  bool told_before = false;
+  for (std::size_t a = reported_.size(); a < book.account_count(); ++a) {
+    const auto it = published_.find(book.account_id[a]);
+    status_at_.push_back(it == published_.end() ? kUnevaluated : it->second);
+    const auto d = intent_deadline_.find(book.account_id[a]);
+    deadline_at_.push_back(d == intent_deadline_.end() ? 0 : d->second);
+    reported_.push_back(status_at_.back() == kUnevaluated ? 0 : status_at_.back());
+    ++status_count_[reported_.back() & 3];
+    told_before = told_before || reported_.back() != 0;
+    if (status_at_.back() == static_cast<std::uint8_t>(AccountStatus::liquidatable))
+      intents_due_.push({deadline_at_.back(), static_cast<std::int32_t>(a)});
+  }
+  return told_before;
 }
 
 // A listing the market cannot value would leave the whole book unvalued until a tick
@@ -1094,13 +1113,13 @@ void Service::serve_api(const ApiRequest& r) {
   const std::uint8_t status = row.status;
   const BlockResults b = engine_->account_blocks(a);
   const Book& book = vault_.book();
+  const std::vector<std::size_t> positions = vault_.positions_of(a);
   json unds = json::array();
   for (std::size_t k = 0; k < b.account.size(); ++k) {
     const std::string& u = book.underlyings[b.underlying[k]];
     const UnderlyingMethodology& meth = methodology_.for_underlying(u);
     std::vector<double> pnl(meth.scenarios.size(), 0.0);
-    for (std::size_t i = account_pos_begin_[static_cast<std::size_t>(a)]; i < account_pos_begin_[static_cast<std::size_t>(a) + 1]; ++i) {
-      const std::size_t p = static_cast<std::size_t>(positions_by_account_[i]);
+    for (const std::size_t p : positions) {
       if (book.underlying[book.pos_instrument[p]] != b.underlying[k]) continue;
       const std::vector<double> row = engine_->scenario_row(book.pos_instrument[p]);
       for (std::size_t j = 0; j < pnl.size(); ++j) pnl[j] += book.pos_quantity[p] * row[j];
@@ -1343,6 +1362,10 @@ void Service::engine_pass() {
   }
   guarded("vault events", [&] { process_vault_batch(); });
   guarded("ticks", [&] { process_ticks(); });
+  guarded("merge", [&] {  // a background layout of the book swapped in, or started
+    if (!engine_ || need_full_) return;
+    if (const auto what = engine_->poll(vault_.book())) log("%s", what->c_str());
+  });
   guarded("revaluation", [&] {
     if (need_full_) {
       need_full_ = false;  // a rebuild that throws is not retried on every pass

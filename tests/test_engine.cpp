@@ -8,6 +8,7 @@
 #include "core/error.hpp"
 #include "feeds/vault_state.hpp"
 #include "kernels/engine.hpp"
+#include "kernels/live_engine.hpp"
 #include "kernels/reference.hpp"
 #include "test_books.hpp"
 
@@ -479,4 +480,221 @@ TEST(Device, ParsingAndAvailability) {
     Engine e(c.book, c.methodology, Device::automatic);
     EXPECT_TRUE(e.on_gpu());
   }
+}
+
+// Every kind of vault event, live (issue #10): accounts opened, listings (on a new
+// underlying too, which renumbers underlyings), positions opened and closed, trades
+// in place, deposits, withdrawals and ticks, through VaultState and LiveEngine, with
+// background layouts started, finished and swapped in between. The book is never
+// laid out in full on this path, yet every 100 events every account's numbers and
+// blocks equal a fresh layout of the same book, bit for bit; the change scan returns
+// exactly the accounts whose status moved; scenario rows of held instruments agree.
+namespace {
+void expect_live_equals_fresh(LiveEngine& live, const Book& book, const Methodology& meth, const Market& market,
+                              std::vector<std::uint8_t>& seen, int event) {
+  Engine fresh(book, meth, Device::cpu);
+  fresh.revalue(market);
+  const AccountTable want = fresh.accounts(), got = live.accounts();
+  ASSERT_EQ(got.equity, want.equity) << "after event " << event;
+  ASSERT_EQ(got.mm, want.mm) << "after event " << event;
+  ASSERT_EQ(got.im, want.im) << "after event " << event;
+  ASSERT_EQ(got.mm_surplus, want.mm_surplus) << "after event " << event;
+  ASSERT_EQ(got.im_surplus, want.im_surplus) << "after event " << event;
+  ASSERT_EQ(got.status, want.status) << "after event " << event;
+  for (std::int32_t a = 0; a < static_cast<std::int32_t>(book.account_count()); ++a) {
+    const BlockResults x = live.account_blocks(a), y = fresh.account_blocks(a);
+    ASSERT_EQ(x.account, y.account) << "account " << a << " after event " << event;
+    ASSERT_EQ(x.underlying, y.underlying) << "account " << a << " after event " << event;
+    ASSERT_EQ(x.mtm, y.mtm) << "account " << a;
+    ASSERT_EQ(x.delta, y.delta) << "account " << a;
+    ASSERT_EQ(x.scan, y.scan) << "account " << a;
+    ASSERT_EQ(x.worst, y.worst) << "account " << a;
+    ASSERT_EQ(x.mm, y.mm) << "account " << a;
+    ASSERT_EQ(x.im, y.im) << "account " << a;
+    ASSERT_EQ(live.account_underlyings(a), fresh.account_underlyings(a)) << "account " << a;
+  }
+  for (std::size_t p = 0; p < book.position_count(); p += 37)
+    ASSERT_EQ(live.scenario_row(book.pos_instrument[p]), fresh.scenario_row(book.pos_instrument[p])) << "position " << p;
+  const std::vector<AccountChange> changes = live.take_status_changes();
+  std::vector<std::int32_t> moved;
+  for (std::size_t a = 0; a < book.account_count(); ++a)
+    if (want.status[a] != seen[a]) moved.push_back(static_cast<std::int32_t>(a));
+  ASSERT_EQ(changes.size(), moved.size()) << "after event " << event;
+  for (std::size_t k = 0; k < changes.size(); ++k) {
+    const auto a = static_cast<std::size_t>(moved[k]);
+    ASSERT_EQ(changes[k].account, moved[k]);
+    EXPECT_EQ(changes[k].reported, seen[a]);
+    EXPECT_EQ(changes[k].status, want.status[a]);
+    EXPECT_EQ(changes[k].equity, want.equity[a]);
+    EXPECT_EQ(changes[k].mm, want.mm[a]);
+    seen[a] = want.status[a];
+  }
+  EXPECT_TRUE(live.take_status_changes().empty());
+}
+}  // namespace
+
+TEST(LiveEngine, EveryEventKindAppliedLiveEqualsAFreshLayoutBitForBit) {
+  auto c = random_case(29, 300);
+  feeds::VaultState vault(c.book);
+  vault.take_structural_change();
+  LiveEngineOptions opt;
+  opt.merge_accounts = 1u << 30;  // merges only where the test starts them
+  opt.merge_after_s = 1e9;
+  LiveEngine live(vault.book(), c.methodology, Device::cpu, c.market, opt);
+  std::vector<std::uint8_t> seen(vault.book().account_count(), 0);
+  std::mt19937_64 rng(7);
+  int opened = 0, listed = 0, new_positions = 0, closed = 0, ticks = 0, merges = 0, compared = 0;
+  std::uint64_t tick_seed = 1000;
+  bool merging = false;
+  std::size_t moved_to = ~std::size_t{0};
+  for (int i = 0; i < 2400; ++i) {
+    const Book& b = vault.book();
+    feeds::VaultEvent e;
+    e.id = std::to_string(i);
+    const std::uint64_t r = rng() % 40;
+    if (r == 0) {  // a tick on one underlying
+      const std::string& name = b.underlyings[rng() % b.underlyings.size()];
+      c.market.underlyings[name] = books::moved(c.market.underlyings[name], ++tick_seed);
+      live.update_underlying(name, c.market.underlyings[name]);
+      ++ticks;
+      continue;
+    }
+    if (r == 1) {  // a listing: an option at an expiry the market has, or a perp on a new underlying
+      e.type = feeds::EventType::instrument;
+      e.id = "instrument:L" + std::to_string(i);
+      e.instrument_id = "L" + std::to_string(i);
+      if (rng() % 4 == 0) {
+        const std::string base = b.underlyings[rng() % b.underlyings.size()];
+        e.underlying = "A" + std::to_string(i);  // sorts first: every underlying is renumbered
+        c.market.underlyings[e.underlying] = c.market.underlyings[base];
+        live.update_underlying(e.underlying, c.market.underlyings[e.underlying]);  // the tick before the listing
+        e.kind = "perp";
+      } else {
+        std::size_t opt_i = rng() % b.instrument_count();
+        while (b.kind[opt_i] != InstrumentKind::option) opt_i = (opt_i + 1) % b.instrument_count();
+        e.underlying = b.underlyings[static_cast<std::size_t>(b.underlying[opt_i])];
+        e.kind = "option";
+        e.expiry = b.expiry[opt_i];
+        e.strike = b.strike[opt_i] * (0.8 + static_cast<double>(rng() % 400) / 1000.0);
+        e.option_type = rng() % 2 ? "C" : "P";
+      }
+      ++listed;
+    } else if (r == 2) {  // a first deposit opens an account
+      e.type = feeds::EventType::deposit;
+      e.account = 900000 + static_cast<std::uint64_t>(i);
+      e.amount = static_cast<double>(rng() % 100000);
+      ++opened;
+    } else if (r < 8) {
+      e.type = r < 6 ? feeds::EventType::deposit : feeds::EventType::withdraw;
+      e.account = b.account_id[rng() % b.account_count()];
+      e.amount = 0.5 + static_cast<double>(rng() % 100000) / 7.0;
+    } else {
+      e.type = feeds::EventType::trade;
+      // A close moves the book's last position into its place: that one is traded
+      // often, and so are the last positions.
+      std::size_t p = r < 11 && moved_to < b.position_count() ? moved_to
+                      : r < 14 ? b.position_count() - 1 - rng() % std::min<std::size_t>(b.position_count(), 3)
+                               : rng() % b.position_count();
+      double dq = static_cast<double>(static_cast<std::int64_t>(rng() % 2001) - 1000) / 100.0;
+      if (r == 33) {  // close a held position
+        p = rng() % b.position_count();
+        e.account = b.account_id[static_cast<std::size_t>(b.pos_account[p])];
+        e.instrument = b.instrument_id[static_cast<std::size_t>(b.pos_instrument[p])];
+        dq = -b.pos_quantity[p];
+        moved_to = p;
+        ++closed;
+      } else if (r >= 34) {  // open a new position (late listings and new accounts favoured), or close a held one
+        const std::size_t a = r >= 37 ? b.account_count() - 1 - rng() % std::min<std::size_t>(b.account_count(), 8)
+                                      : rng() % b.account_count();
+        const std::size_t ins = r == 39 ? b.instrument_count() - 1 - rng() % std::min<std::size_t>(b.instrument_count(), 6)
+                                        : rng() % b.instrument_count();
+        e.account = b.account_id[a];
+        e.instrument = b.instrument_id[ins];
+        dq = 1.0 + static_cast<double>(rng() % 5);
+        const std::vector<std::size_t> held = vault.positions_of(static_cast<std::int32_t>(a));
+        for (const std::size_t q : held)
+          if (static_cast<std::size_t>(b.pos_instrument[q]) == ins) dq = -b.pos_quantity[q];
+        if (std::any_of(held.begin(), held.end(), [&](std::size_t q) { return static_cast<std::size_t>(b.pos_instrument[q]) == ins; }))
+          ++closed;
+        else
+          ++new_positions;
+      } else {  // change a held position, never to zero
+        e.account = b.account_id[static_cast<std::size_t>(b.pos_account[p])];
+        e.instrument = b.instrument_id[static_cast<std::size_t>(b.pos_instrument[p])];
+        if (dq == 0.0 || b.pos_quantity[p] + dq == 0.0) dq += 0.25;
+      }
+      e.quantity = dq;
+      e.price = 1.0 + static_cast<double>(rng() % 5000) / 16.0;
+    }
+    vault.apply(e);
+    vault.take_structural_change();
+    live.apply(vault.book(), vault.take_touched());
+    seen.resize(vault.book().account_count(), 0);
+    // Background layouts: started, then finished some events later, events applied
+    // meanwhile (they stay apart after the swap); one in three runs on this thread.
+    if (i % 300 == 120 && !merging) {
+      live.merge(vault.book());
+      merging = true;
+    } else if (merging && i % 300 == 250) {
+      EXPECT_TRUE(live.finish_merge(vault.book()).has_value());
+      merging = false;
+      ++merges;
+    } else if (i % 300 == 260) {  // nothing in between: every account clean, the book's tail too
+      live.merge(vault.book());
+      EXPECT_TRUE(live.finish_merge(vault.book()).has_value());
+      EXPECT_EQ(live.stats().dirty_accounts, 0u);
+      ++merges;
+    }
+    if (i % 100 == 99) {
+      expect_live_equals_fresh(live, vault.book(), c.methodology, c.market, seen, i);
+      ++compared;
+      if (HasFailure()) FAIL() << "differs from a fresh layout after event " << i;
+    }
+  }
+  EXPECT_EQ(compared, 24);
+  EXPECT_EQ(merges, 16);
+  EXPECT_EQ(live.stats().merges, 16u);
+  EXPECT_GT(opened, 30);
+  EXPECT_GT(listed, 30);
+  EXPECT_GT(new_positions, 100);
+  EXPECT_GT(closed, 20);
+  EXPECT_GT(ticks, 30);
+  EXPECT_GT(live.stats().dirty_accounts, 0u);
+}
+
+// A new position lays out its account apart, not the book; a merge folds it in.
+TEST(LiveEngine, ANewPositionIsLaidOutApartUntilAMergeFoldsItIn) {
+  auto c = random_case(31, 200);
+  feeds::VaultState vault(c.book);
+  LiveEngineOptions opt;
+  opt.merge_accounts = 3;  // the third dirty account starts a merge
+  opt.background = false;
+  LiveEngine live(vault.book(), c.methodology, Device::cpu, c.market, opt);
+  const std::int64_t blocks = live.block_count();
+  for (int k = 0; k < 3; ++k) {
+    feeds::VaultEvent e;
+    e.type = feeds::EventType::deposit;
+    e.id = "open" + std::to_string(k);
+    e.account = 777000 + static_cast<std::uint64_t>(k);
+    e.amount = 1000;
+    vault.apply(e);
+    e.type = feeds::EventType::trade;
+    e.id = "trade" + std::to_string(k);
+    e.instrument = vault.book().instrument_id[static_cast<std::size_t>(k)];
+    e.quantity = 2;
+    e.price = 5;
+    vault.apply(e);
+    live.apply(vault.book(), vault.take_touched());
+    EXPECT_EQ(live.stats().main_accounts, c.book.account_count()) << "no full layout after event " << k;
+    EXPECT_EQ(live.stats().dirty_accounts, static_cast<std::size_t>(k + 1));
+    EXPECT_EQ(live.block_count(), blocks + k + 1);
+    const std::optional<std::string> merged = live.poll(vault.book());
+    EXPECT_EQ(merged.has_value(), k == 2) << (merged ? *merged : "");
+  }
+  EXPECT_EQ(live.stats().main_accounts, c.book.account_count() + 3);
+  EXPECT_EQ(live.stats().dirty_accounts, 0u);
+  EXPECT_EQ(live.stats().merges, 1u);
+  std::vector<std::uint8_t> seen(vault.book().account_count(), 0);
+  live.set_reported_statuses(seen);
+  expect_live_equals_fresh(live, vault.book(), c.methodology, c.market, seen, 0);
 }

@@ -3,7 +3,7 @@
 // request-reply round trip on the same machine as the floor.
 //
 //   node bench/latency.mjs --vaultrisk build/cpu/cli/vaultrisk [--accounts 100000] [--samples 500] [--device cpu]
-//                          [--stress-paths 10000] [--trades 200] [--trade-rate 1000]
+//                          [--stress-paths 10000] [--trades 200] [--trade-rate 1000] [--new-accounts 50]
 //
 // With --trades, trade→alert (issue #10): a second probe account holds the same
 // perp; a trade of +1 at S0 doubles it (liquidatable), -1 at S0 takes it back
@@ -11,6 +11,10 @@
 // JetStream publish -> that probe's alert. With --trade-rate, tick→alert is
 // sampled again while trades on held positions of the book stream in at that rate.
 //
+// With --new-accounts, new position→alert: each sample opens an account (a first
+// deposit) and then times its first trade, a perp position that puts it in
+// margin_call at once: the trade's publish -> the new account's alert. Each is a new
+// account and a new position, which a full layout of the book used to follow.
 // With --stress-paths, the same samples are taken again while a risk.api.stress
 // Monte Carlo job of that many paths runs in the service (issue #8: a stress job
 // must not delay ticks).
@@ -35,6 +39,7 @@ const DEVICE = arg("device", "cpu");
 const STRESS_PATHS = Number(arg("stress-paths", "0"));
 const TRADES = Number(arg("trades", "0"));
 const TRADE_RATE = Number(arg("trade-rate", "0"));
+const NEW_ACCOUNTS = Number(arg("new-accounts", "0"));
 const TRADE_PROBE = 999999998;
 const PROBE = 999999999;
 const oracle = new Wallet("0x4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318");
@@ -102,8 +107,8 @@ try {
   const lat = await sample(SAMPLES, 20);
 
   // Trade -> alert, and ticks under a stream of trades (issue #10).
-  let trades = null, underTrades = null;
-  if (TRADES > 0 || TRADE_RATE > 0) {
+  let trades = null, underTrades = null, newAccounts = null;
+  if (TRADES > 0 || TRADE_RATE > 0 || NEW_ACCOUNTS > 0) {
     const js = nc.jetstream();
     let tid = 0;
     const trade = (account, instrument, quantity, price) => js.publish(`vault.event.trade.${account}`,
@@ -119,6 +124,22 @@ try {
         if (i >= 10) xs.push(Number(process.hrtime.bigint() - s) / 1e6);
       }
       trades = { samples: xs.length, trade_to_alert_ms: { p50: pct(xs, 0.5), p99: pct(xs, 0.99), p999: pct(xs, 0.999), max: Math.max(...xs) } };
+    }
+    if (NEW_ACCOUNTS > 0) {
+      const xs = [];
+      for (let i = 0; i < NEW_ACCOUNTS + 5; i++) {
+        const id = 7000000000 + i;
+        const nalerts = nc.subscribe(`risk.alert.*.${id}`, { max: 1 });
+        const nit = nalerts[Symbol.asyncIterator]();
+        await js.publish(`vault.event.deposit.${id}`, new TextEncoder().encode(JSON.stringify({ id: `bench-${process.pid}-d${i}`, account: id, amount: 0.22 * S0 - 10 })));
+        await nc.flush();
+        await new Promise((r) => setTimeout(r, 30));  // the opening applied; the trade alone is timed
+        const s = process.hrtime.bigint();
+        await trade(id, "BTC-PERP", 1, S0);
+        await Promise.race([nit.next(), new Promise((_, no) => setTimeout(() => no(new Error("no alert for a new account's trade in 30 s")), 30000))]);
+        if (i >= 5) xs.push(Number(process.hrtime.bigint() - s) / 1e6);
+      }
+      newAccounts = { samples: xs.length, trade_to_alert_ms: { p50: pct(xs, 0.5), p99: pct(xs, 0.99), p999: pct(xs, 0.999), max: Math.max(...xs) } };
     }
     if (TRADE_RATE > 0 && held.length) {
       let streaming = true, sent = 0, k = 0;
@@ -179,7 +200,7 @@ try {
     nats_rtt_ms: { p50: pct(rtt, 0.5), p99: pct(rtt, 0.99), p999: pct(rtt, 0.999) },
     burst: { ticks: BURST, seconds: burstS, ticks_per_s: BURST / burstS },
     during_stress: during,
-    trades, ticks_under_trades: underTrades,
+    trades, new_account_trades: newAccounts, ticks_under_trades: underTrades,
   };
   console.log(JSON.stringify(result, null, 1));
   await nc.close();

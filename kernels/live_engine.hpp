@@ -17,6 +17,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -41,6 +42,9 @@ struct LiveEngineOptions {
   double merge_after_s = 30.0;
   // false: a merge runs on the caller's thread, inside poll() (tests, tools).
   bool background = true;
+  // Called first on the background thread (the service lowers its priority there,
+  // and its OpenMP team inherits it, so the engine thread wins every core).
+  std::function<void()> on_background_thread;
 };
 
 class LiveEngine {

@@ -37,6 +37,7 @@
 #include "io/results_csv.hpp"
 #include "core/limits.hpp"
 #include "service/api_request.hpp"
+#include "service/background_priority.hpp"
 #include "service/epoch_anchorer.hpp"
 #include "service/epochs.hpp"
 #include "service/metrics.hpp"
@@ -447,7 +448,9 @@ void Service::rebuild_engine() {
   for (const auto& [u, um] : market_) m.underlyings[u] = um;
   std::unique_ptr<LiveEngine> engine;
   try {
-    engine = std::make_unique<LiveEngine>(book, methodology_, cfg_.device, m);
+    LiveEngineOptions opt;
+    opt.on_background_thread = lower_this_thread_priority;  // a merge never holds back ticks
+    engine = std::make_unique<LiveEngine>(book, methodology_, cfg_.device, m, opt);
   } catch (const input_error& e) {
     // E.g. a new listing whose expiry has no smile yet: value nothing (and alert
     // nothing) until a tick makes the market usable again.

@@ -133,6 +133,10 @@ State survives kill -9 (write-ahead log and snapshots in --state-dir).
   --metrics-port N            Prometheus /metrics port (default 9464; 0 any, -1 off)
   --metrics-bind ADDR         address /metrics listens on (default 127.0.0.1; 0.0.0.0 for all)
   --device auto|cpu|gpu       compute device (default auto)
+  --merge-accounts N          accounts opened, or with positions opened or closed, are valued
+                              apart from the book's layout; a full layout is built in the
+                              background once N are (default 4096)...
+  --merge-after SECONDS       ... or once the oldest has been apart this long (default 30)
   --quiet                     no log lines
   --serve-config FILE         TOML file of these same options (keys without the "--",
                               lists as arrays, flags as true); the command line wins
@@ -180,7 +184,7 @@ int cmd_serve(const std::vector<std::string>& argv) {
       "verifying-contract", "contract", "rpc", "poster-key", "rpc-timeout-ms", "intent-ttl", "max-tick-age-ms",
       "epoch-seconds", "snapshot-every", "epochs-max-age-days", "intents-max-age-days", "metrics-port",
       "metrics-bind", "device", "nats-creds", "tls-ca", "tls-cert", "tls-key", "serve-config", "partitions",
-      "instance", "lease-ms", "snapshot-ms", "replicas"};
+      "instance", "lease-ms", "snapshot-ms", "replicas", "merge-accounts", "merge-after"};
   const std::set<std::string> flags = {"quiet", "fresh-state"};
   // The config file's options first, so that the command line overrides them.
   std::vector<std::string> all;
@@ -219,6 +223,10 @@ int cmd_serve(const std::vector<std::string>& argv) {
   const std::string port = args.get_or("metrics-port", "9464");
   c.metrics_port = port == "-1" ? -1 : static_cast<int>(args.uint("metrics-port", 9464));
   c.device = parse_device(args.get_or("device", "auto"));
+  c.merge_accounts = args.uint("merge-accounts", c.merge_accounts);
+  if (c.merge_accounts < 1 || c.merge_accounts > 100'000'000) throw usage_error("--merge-accounts must be 1..100000000");
+  c.merge_after_s = static_cast<double>(args.uint("merge-after", 30));
+  if (c.merge_after_s < 1 || c.merge_after_s > 86400) throw usage_error("--merge-after must be 1..86400 seconds");
   c.quiet = args.flag("quiet");
   c.fresh_state = args.flag("fresh-state");
   c.partitions = static_cast<std::uint32_t>(args.uint("partitions", 0));

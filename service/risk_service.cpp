@@ -450,6 +450,8 @@ void Service::rebuild_engine() {
   try {
     LiveEngineOptions opt;
     opt.on_background_thread = lower_this_thread_priority;  // a merge never holds back ticks
+    opt.merge_accounts = cfg_.merge_accounts;
+    opt.merge_after_s = cfg_.merge_after_s;
     engine = std::make_unique<LiveEngine>(book, methodology_, cfg_.device, m, opt);
   } catch (const input_error& e) {
     // E.g. a new listing whose expiry has no smile yet: value nothing (and alert

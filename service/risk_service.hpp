@@ -36,6 +36,10 @@ struct ServeConfig {
   std::string metrics_bind = "127.0.0.1";  // address the /metrics listener binds (0.0.0.0: all)
   NatsSecurity nats_security;
   Device device = Device::automatic;
+  // Accounts valued apart from the layout before a background layout folds them in
+  // (LiveEngineOptions): this many, or the oldest apart this long.
+  std::uint64_t merge_accounts = 4096;
+  double merge_after_s = 30;
   std::int64_t epoch_seconds = 60;
   std::uint64_t snapshot_every = 10000;  // WAL records between snapshots
   // Retention of the streams the service publishes to, in days (0: kept for ever).

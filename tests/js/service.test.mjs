@@ -243,6 +243,78 @@ describe("vaultrisk serve", () => {
   });
 });
 
+// Issue #10: accounts opened and positions opened or closed are valued apart from
+// the book's layout, and a full layout built in the background folds them in
+// (--merge-accounts 3 makes it come at once). Nothing is laid out on the tick path,
+// and every alert and value is exact before and after the swap.
+describe("accounts and positions opened live", () => {
+  let dir, nats, serve, nc, seq = 5000;
+  const tick = (spot) => signedTick("BTC", ++seq, spot, { expiries: SLICE });
+  const enc = (o) => new TextEncoder().encode(JSON.stringify(o));
+
+  before(async () => {
+    dir = tempDir();
+    nats = await startNats(dir);
+    const book = writeBook(dir);
+    serve = await startServe({ url: nats.url, dir, book, market: join(book, "market.json"), extra: ["--merge-accounts", "3"] });
+    nc = await natsConnect(nats.url);
+  });
+  after(async () => {
+    await nc?.close();
+    await serve?.stop();
+    nats?.stop();
+    cleanup(dir);
+  });
+
+  test("valued apart, folded in by a background layout, with exact alerts, values and intents throughout", async () => {
+    const js = nc.jetstream();
+    const alerts = collect(nc, "risk.alert.>");
+    const open = async (id) => {  // like account 1: 300 cash, long 10 perps at 100: equity 10S - 700
+      await js.publish(`vault.event.deposit.${id}`, enc({ id: `d${id}`, account: id, amount: 300 }), { msgID: `d${id}` });
+      await js.publish(`vault.event.trade.${id}`, enc({ id: `t${id}`, account: id, instrument: "BTC-PERP", quantity: 10, price: 100 }),
+        { msgID: `t${id}` });
+    };
+    for (const id of [101, 102, 103, 104, 105]) await open(id);
+    // Account 3 closes its only position: the book's last position (105's) moves into its place.
+    await js.publish("vault.event.trade.3", enc({ id: "c3", account: 3, instrument: "BTC-PERP", quantity: 2, price: 100 }), { msgID: "c3" });
+    await waitUntil(() => /background layout swapped in: \d+ accounts/.test(serve.log()), 10000, "the background layout");
+    assert.match(serve.log(), /background layout started: \d+ accounts laid out apart/);
+    assert.doesNotMatch(serve.log(), /laying the whole book out again/);
+    const a105 = (await request(nc, "risk.api.account", { account: 105 })).data;
+    assert.equal(a105.equity, 300);
+    assert.equal(a105.status, "healthy");
+    const a3 = (await request(nc, "risk.api.account", { account: 3 })).data;
+    assert.equal(a3.equity, 5000);
+    assert.deepEqual(a3.underlyings, []);
+    await open(106);  // after the swap: apart again
+    await waitUntil(async () => (await request(nc, "risk.api.account", { account: 106 })).data.equity === 300, 5000, "account 106");
+    // Healthy at 100 (no alerts so far); margin_call at 88: equity 180, MM 1.74 * 88, IM 2.2 * 88.
+    assert.equal(alerts.out.length, 0, JSON.stringify(alerts.out.map((a) => a.subject)));
+    await publishTick(nc, "BTC", await tick(88));
+    const fresh = [1, 101, 102, 103, 104, 105, 106];
+    await waitUntil(() => fresh.every((id) => alerts.out.some((a) => a.data.account === id)), 5000, "margin_call alerts");
+    for (const id of fresh) {
+      const a = alerts.out.find((x) => x.data.account === id);
+      assert.equal(a.subject, `risk.alert.margin_call.${id}`);
+      assert.ok(Math.abs(a.data.equity - 180) < 1e-9 && Math.abs(a.data.mm - 1.74 * 88) < 1e-9, JSON.stringify(a.data));
+      assert.equal(a.data.ticks.BTC, seq);
+    }
+    // Liquidatable at 80 (equity 100 < MM 139.2): an intent each, verifiable by ethers.
+    await publishTick(nc, "BTC", await tick(80));
+    await waitUntil(() => fresh.every((id) => alerts.out.some((a) => a.subject === `risk.alert.liquidatable.${id}`)), 5000, "liquidatable");
+    await sleep(300);
+    assert.equal(alerts.out.length, 2 * fresh.length, "one alert per account and status");
+    const intents = (await readIntents(nc)).filter((i) => fresh.includes(Number(i.data.intent.account)));
+    assert.equal(intents.length, fresh.length);
+    for (const i of intents) {
+      verifyIntent(i);
+      assert.equal(i.data.intent.equity, String(100n * 10n ** 18n));
+    }
+    assert.equal(new Set(intents.map((i) => i.data.intent.nonce)).size, fresh.length, "no nonce repeats");
+    alerts.stop();
+  });
+});
+
 describe("intent deadlines", () => {
   test("an account still liquidatable after its intent's deadline gets a new intent with a new nonce", { timeout: 60000 }, async () => {
     const dir = tempDir();

@@ -3,7 +3,11 @@
 
 #include <cmath>
 
+#include <random>
+
+#include "feeds/vault_state.hpp"
 #include "kernels/engine.hpp"
+#include "kernels/live_engine.hpp"
 #include "kernels/stress.hpp"
 #include "kernels/stress_backend.hpp"
 #include "test_books.hpp"
@@ -153,4 +157,65 @@ TEST(Gpu, StressMonteCarloAndNamedAgreeWithTheCpu) {
   }
   EXPECT_TRUE(near(gpu.vault_es, cpu.vault_es));
   EXPECT_TRUE(near(gpu.bad_debt_es, cpu.bad_debt_es));
+}
+
+// LiveEngine on the device (issue #10): accounts opened, positions opened and closed,
+// trades in place, ticks and a background layout swapped in, against a fresh device
+// layout of the same book, bit for bit (the same kernels over the same order).
+TEST(Gpu, LiveEngineOnTheDeviceEqualsAFreshLayout) {
+  REQUIRE_GPU();
+  auto c = books::random_case(37, 2000);
+  feeds::VaultState vault(c.book);
+  LiveEngineOptions opt;
+  opt.merge_accounts = 1u << 30;
+  opt.merge_after_s = 1e9;
+  LiveEngine live(vault.book(), c.methodology, Device::gpu, c.market, opt);
+  std::mt19937_64 rng(3);
+  for (int i = 0; i < 1200; ++i) {
+    const Book& b = vault.book();
+    feeds::VaultEvent e;
+    e.id = std::to_string(i);
+    const std::uint64_t r = rng() % 20;
+    if (r == 0) {
+      const std::string& u = b.underlyings[rng() % b.underlyings.size()];
+      c.market.underlyings[u] = books::moved(c.market.underlyings[u], 900 + static_cast<std::uint64_t>(i));
+      live.update_underlying(u, c.market.underlyings[u]);
+      continue;
+    }
+    if (r == 1) {
+      e.type = feeds::EventType::deposit;
+      e.account = 800000 + static_cast<std::uint64_t>(i);
+      e.amount = 5000;
+    } else {
+      e.type = feeds::EventType::trade;
+      const std::size_t p = rng() % b.position_count();
+      e.account = b.account_id[static_cast<std::size_t>(b.pos_account[p])];
+      e.instrument = b.instrument_id[static_cast<std::size_t>(b.pos_instrument[p])];
+      e.quantity = r == 2 ? -b.pos_quantity[p] : 0.5;  // close it, or add to it
+      if (r >= 17) {  // a new position of a late account
+        e.account = b.account_id[b.account_count() - 1 - rng() % 5];
+        e.instrument = b.instrument_id[rng() % b.instrument_count()];
+        e.quantity = 1.5;
+        for (const std::size_t q : vault.positions_of(vault.account_index(e.account)))
+          if (b.instrument_id[static_cast<std::size_t>(b.pos_instrument[q])] == e.instrument) e.quantity = 2.0;
+      }
+      e.price = 1.0 + static_cast<double>(rng() % 4000) / 16.0;
+    }
+    vault.apply(e);
+    live.apply(vault.book(), vault.take_touched());
+    if (i % 400 == 100) live.merge(vault.book());
+    if (i % 400 == 300) {
+      ASSERT_TRUE(live.finish_merge(vault.book()).has_value());
+    }
+    if (i % 200 == 199) {
+      Engine fresh(vault.book(), c.methodology, Device::gpu);
+      fresh.revalue(c.market);
+      const AccountTable got = live.accounts(), want = fresh.accounts();
+      ASSERT_EQ(got.equity, want.equity) << "after event " << i;
+      ASSERT_EQ(got.mm, want.mm) << "after event " << i;
+      ASSERT_EQ(got.im, want.im) << "after event " << i;
+      ASSERT_EQ(got.status, want.status) << "after event " << i;
+    }
+  }
+  EXPECT_EQ(live.stats().merges, 3u);
 }

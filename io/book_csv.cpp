@@ -14,13 +14,12 @@
 #include "io/csv_reader.hpp"
 #include "io/flat_index.hpp"
 #include "io/number_format.hpp"
-#include "kernels/detail/insertion_sort.hpp"
 
 namespace vaultrisk::io {
 
 namespace {
 
-void load_instruments(std::string text, Book& book,
+void load_instruments(Text text, Book& book,
                       std::unordered_map<std::string, std::int32_t>& index) {
   CsvReader r("instruments.csv", std::move(text), {"id", "kind", "underlying", "expiry", "strike", "type"});
   enum { ID, KIND, UND, EXPIRY, STRIKE, TYPE };
@@ -66,15 +65,14 @@ void load_instruments(std::string text, Book& book,
   canonicalize_underlyings(book);
 }
 
-void load_accounts(std::string text, Book& book,
-                   std::unordered_map<std::uint64_t, std::int32_t>& index) {
+void load_accounts(Text text, Book& book,
+                   FlatIndex64& index) {
   CsvReader r("accounts.csv", std::move(text), {"account", "cash"});
-  index.reserve(r.size_hint());
   std::vector<std::int64_t> lines;
   while (r.next()) {
     const std::uint64_t id = r.uint64(0);
-    const auto [it, fresh] = index.emplace(id, static_cast<std::int32_t>(book.account_id.size()));
-    if (!fresh) r.fail(0, "duplicate account " + std::to_string(id) + " (first on line " + std::to_string(lines[it->second]) + ")");
+    const std::int32_t was = index.insert(id, static_cast<std::int32_t>(book.account_id.size()));
+    if (was >= 0) r.fail(0, "duplicate account " + std::to_string(id) + " (first on line " + std::to_string(lines[static_cast<std::size_t>(was)]) + ")");
     if (book.account_id.size() >= static_cast<std::size_t>(INT32_MAX)) r.fail_line("too many accounts");
     book.account_id.push_back(id);
     const double cash = r.number(1);
@@ -94,7 +92,7 @@ struct PositionRows {
 };
 
 void parse_positions(CsvReader& r, const Book& book, const FlatIndex& inst,
-                     const std::unordered_map<std::uint64_t, std::int32_t>& accounts, PositionRows& out) {
+                     const FlatIndex64& accounts, PositionRows& out) {
   enum { ACCOUNT, INSTRUMENT, QTY, ENTRY };
   const std::size_t hint = r.size_hint() / 2;
   out.account.reserve(hint);
@@ -107,10 +105,10 @@ void parse_positions(CsvReader& r, const Book& book, const FlatIndex& inst,
   while (r.next()) {
     const std::uint64_t a = r.uint64(ACCOUNT);
     if (last_index < 0 || a != last_id) {
-      const auto ai = accounts.find(a);
-      if (ai == accounts.end()) r.fail(ACCOUNT, "unknown account " + std::to_string(a) + " (not in accounts.csv)");
+      const std::int32_t ai = accounts.find(a);
+      if (ai < 0) r.fail(ACCOUNT, "unknown account " + std::to_string(a) + " (not in accounts.csv)");
       last_id = a;
-      last_index = ai->second;
+      last_index = ai;
     }
     const std::int32_t ii = inst.find(r.field(INSTRUMENT));
     if (ii < 0)
@@ -142,9 +140,9 @@ void append_all(std::vector<T>& into, std::vector<PositionRows>& runs, std::vect
   }
 }
 
-void load_positions(std::string text, Book& book,
+void load_positions(Text text, Book& book,
                     const std::unordered_map<std::string, std::int32_t>& instruments,
-                    const std::unordered_map<std::uint64_t, std::int32_t>& accounts) {
+                    const FlatIndex64& accounts) {
   // Views into one buffer of every id, end to end: a lookup's key comparison reads
   // a compact 2 MB (at 100k instruments) instead of a heap string each.
   std::string ids;
@@ -184,34 +182,54 @@ void load_positions(std::string text, Book& book,
   append_all(book.pos_entry, rows, &PositionRows::entry, at);
   rows.clear();
 
-  // Duplicate (account, instrument) pairs: sort each account's positions by instrument.
-  // Rows are numbered consecutively from line 2, so line = index + 2.
-  std::vector<std::int64_t> begin(book.account_count() + 1, 0);
-  for (std::size_t p = 0; p < n; ++p) ++begin[book.pos_account[p] + 1];
-  for (std::size_t a = 0; a < book.account_count(); ++a) begin[a + 1] += begin[a];
-  std::vector<std::int64_t> order(n), fill(begin.begin(), begin.end() - 1);
-  for (std::size_t p = 0; p < n; ++p) order[fill[book.pos_account[p]]++] = static_cast<std::int64_t>(p);
-  // An account's first pair of positions in the same instrument once sorted (its
-  // position indices, in file order), or none: {-1, -1}.
-  const auto duplicate_of = [&](std::int64_t a) -> std::pair<std::int64_t, std::int64_t> {
-    const auto first = order.begin() + begin[a], last = order.begin() + begin[a + 1];
-    for (auto it = first; it + 1 < last; ++it)
-      if (book.pos_instrument[*it] == book.pos_instrument[*(it + 1)]) return {*it, *(it + 1)};
-    return {-1, -1};
-  };
-  // Accounts in parallel; the one reported is the first (lowest index) with a duplicate.
+  // Duplicate (account, instrument) pairs. Each account's positions, in file order:
+  // where the file groups them by account (gen-book, most exports) they are one
+  // range each, found in parallel; otherwise a counting sort lists them.
   const auto accounts_n = static_cast<std::int64_t>(book.account_count());
+  const auto n64 = static_cast<std::int64_t>(n);
+  std::int64_t disorder = 0;
+#pragma omp parallel for schedule(static) reduction(+ : disorder)
+  for (std::int64_t p = 1; p < n64; ++p) disorder += book.pos_account[p] < book.pos_account[p - 1];
+  std::vector<std::int64_t> begin(book.account_count() + 1, 0), order;
+  if (disorder == 0) {  // begin[a] = the first position of account a or after
+#pragma omp parallel for schedule(static)
+    for (std::int64_t p = 0; p <= n64; ++p) {
+      const std::int64_t prev = p == 0 ? -1 : book.pos_account[p - 1], cur = p == n64 ? accounts_n : book.pos_account[p];
+      for (std::int64_t a = prev + 1; a <= cur; ++a) begin[a] = p;
+    }
+  } else {
+    for (std::size_t p = 0; p < n; ++p) ++begin[book.pos_account[p] + 1];
+    for (std::size_t a = 0; a < book.account_count(); ++a) begin[a + 1] += begin[a];
+    order.resize(n);
+    std::vector<std::int64_t> fill(begin.begin(), begin.end() - 1);
+    for (std::size_t p = 0; p < n; ++p) order[fill[book.pos_account[p]]++] = static_cast<std::int64_t>(p);
+  }
+  const auto position_at = [&](std::int64_t k) { return order.empty() ? k : order[k]; };
+  // Accounts in parallel; the one reported is the first (lowest index) with a duplicate.
   std::int64_t first_bad = accounts_n;
-#pragma omp parallel for schedule(static) reduction(min : first_bad)
-  for (std::int64_t a = 0; a < accounts_n; ++a) {
-    if (begin[a + 1] - begin[a] < 2) continue;  // nothing to sort or compare (and no pointer past an empty vector)
-    // Stable (file order on equal instruments), and in-place: accounts hold few positions.
-    insertion_sort(order.begin() + begin[a], order.begin() + begin[a + 1],
-                   [&](std::int64_t x, std::int64_t y) { return book.pos_instrument[x] < book.pos_instrument[y]; });
-    if (duplicate_of(a).first >= 0) first_bad = std::min(first_bad, a);
+#pragma omp parallel
+  {
+    std::vector<std::int32_t> held;
+#pragma omp for schedule(static) reduction(min : first_bad)
+    for (std::int64_t a = 0; a < accounts_n; ++a) {
+      if (begin[a + 1] - begin[a] < 2) continue;
+      held.clear();
+      for (std::int64_t k = begin[a]; k < begin[a + 1]; ++k) held.push_back(book.pos_instrument[position_at(k)]);
+      std::sort(held.begin(), held.end());
+      if (std::adjacent_find(held.begin(), held.end()) != held.end()) first_bad = std::min(first_bad, a);
+    }
   }
   if (first_bad < accounts_n) {
-    const auto [was, again] = duplicate_of(first_bad);
+    // Its positions in file order, stably by instrument: the first equal neighbours
+    // name the instrument and the two lines.
+    std::vector<std::int64_t> mine;
+    for (std::int64_t k = begin[first_bad]; k < begin[first_bad + 1]; ++k) mine.push_back(position_at(k));
+    std::stable_sort(mine.begin(), mine.end(),
+                     [&](std::int64_t x, std::int64_t y) { return book.pos_instrument[x] < book.pos_instrument[y]; });
+    const auto it = std::adjacent_find(mine.begin(), mine.end(), [&](std::int64_t x, std::int64_t y) {
+      return book.pos_instrument[x] == book.pos_instrument[y];
+    });
+    const std::int64_t was = *it, again = *(it + 1);  // rows are numbered from line 2: line = index + 2
     throw input_error(std::string(kPositionsFile) + ":" + std::to_string(again + 2) + ": field 'instrument': duplicate position of account " +
                       std::to_string(book.account_id[first_bad]) + " in '" + book.instrument_id[book.pos_instrument[was]] +
                       "' (first on line " + std::to_string(was + 2) + ")");
@@ -220,20 +238,25 @@ void load_positions(std::string text, Book& book,
 
 }  // namespace
 
+namespace {
+Book parse_texts(Text instruments_csv, Text accounts_csv, Text positions_csv) {
+  Book book;
+  std::unordered_map<std::string, std::int32_t> instruments;
+  load_instruments(std::move(instruments_csv), book, instruments);
+  FlatIndex64 accounts(accounts_csv.data.size() / 16);  // about a row per 16 bytes; it grows past that
+  load_accounts(std::move(accounts_csv), book, accounts);
+  load_positions(std::move(positions_csv), book, instruments, accounts);
+  return book;
+}
+}  // namespace
+
 Book load_book(const std::filesystem::path& dir) {
   if (!std::filesystem::is_directory(dir)) throw input_error(dir.string() + ": not a book folder");
-  return parse_book({read_file(dir / "instruments.csv"), read_file(dir / "accounts.csv"),
-                     read_file(dir / "positions.csv")});
+  return parse_texts(Text::map(dir / "instruments.csv"), Text::map(dir / "accounts.csv"), Text::map(dir / "positions.csv"));
 }
 
 Book parse_book(BookFiles files) {
-  Book book;
-  std::unordered_map<std::string, std::int32_t> instruments;
-  std::unordered_map<std::uint64_t, std::int32_t> accounts;
-  load_instruments(std::move(files.instruments), book, instruments);
-  load_accounts(std::move(files.accounts), book, accounts);
-  load_positions(std::move(files.positions), book, instruments, accounts);
-  return book;
+  return parse_texts(std::move(files.instruments), std::move(files.accounts), std::move(files.positions));
 }
 
 BookFiles format_book(const Book& book) {

@@ -6,6 +6,11 @@
 #include <cstring>
 #include <fstream>
 
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include "core/error.hpp"
 
 namespace vaultrisk::io {
@@ -24,13 +29,36 @@ std::string read_file(const std::filesystem::path& path) {
   return data;
 }
 
-CsvReader::CsvReader(const std::filesystem::path& path, std::vector<std::string> columns)
-    : CsvReader(path.filename().string(), read_file(path), std::move(columns)) {}
+Text::Text(std::string s) {
+  auto str = std::make_shared<const std::string>(std::move(s));
+  data = *str;
+  owner = std::move(str);
+}
 
-CsvReader::CsvReader(std::string name, std::string data, std::vector<std::string> columns)
+Text Text::map(const std::filesystem::path& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw input_error(path.string() + ": cannot open: " + std::strerror(errno));
+  struct stat st {};
+  void* p = MAP_FAILED;
+  if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0)
+    p = ::mmap(nullptr, static_cast<std::size_t>(st.st_size), PROT_READ, MAP_PRIVATE, fd, 0);
+  ::close(fd);
+  if (p == MAP_FAILED) return Text(read_file(path));  // empty, a pipe, or no mapping allowed
+  const auto size = static_cast<std::size_t>(st.st_size);
+  ::madvise(p, size, MADV_WILLNEED);
+  Text t;
+  t.owner = std::shared_ptr<const void>(p, [size](const void* q) { ::munmap(const_cast<void*>(q), size); });
+  t.data = std::string_view(static_cast<const char*>(p), size);
+  return t;
+}
+
+CsvReader::CsvReader(const std::filesystem::path& path, std::vector<std::string> columns)
+    : CsvReader(path.filename().string(), Text::map(path), std::move(columns)) {}
+
+CsvReader::CsvReader(std::string name, Text text, std::vector<std::string> columns)
     : name_(std::move(name)),
-      text_(std::make_shared<const std::string>(std::move(data))),
-      data_(*text_),
+      text_(std::move(text)),
+      data_(text_.data),
       columns_(std::move(columns)) {
   fields_.reserve(columns_.size());
   if (data_.size() >= 3 && std::memcmp(data_.data(), "\xEF\xBB\xBF", 3) == 0) pos_ = 3;  // UTF-8 BOM
@@ -102,7 +130,7 @@ bool CsvReader::next() {
   if (end == pos_) {
     // Only trailing blank lines are tolerated: look to the end of the whole text,
     // not of this run (split()).
-    if (std::string_view(*text_).find_first_not_of("\r\n", pos_) == std::string_view::npos) {
+    if (text_.data.find_first_not_of("\r\n", pos_) == std::string_view::npos) {
       pos_ = data_.size();
       return false;
     }

@@ -13,12 +13,25 @@ namespace vaultrisk::io {
 
 std::string read_file(const std::filesystem::path& path);
 
+// Text in memory and what keeps it alive: a string, or a read-only mapping of a file
+// (no copy: a 320 MB positions file maps in ~10 ms where reading it takes ~350 ms).
+struct Text {
+  std::shared_ptr<const void> owner;
+  std::string_view data;
+  Text() = default;
+  Text(std::string s);  // NOLINT(google-explicit-constructor): text already in memory
+  // The file mapped read-only (read into a string where it cannot be mapped). Throws
+  // input_error naming the file when it cannot be opened. A file truncated while
+  // mapped faults the process: map only inputs nobody rewrites in place.
+  static Text map(const std::filesystem::path& path);
+};
+
 class CsvReader {
  public:
   // Reads `path` and checks its header against `columns` exactly.
   CsvReader(const std::filesystem::path& path, std::vector<std::string> columns);
-  // The same over text already in memory; `name` names it in errors.
-  CsvReader(std::string name, std::string data, std::vector<std::string> columns);
+  // The same over text already in memory (or mapped); `name` names it in errors.
+  CsvReader(std::string name, Text text, std::vector<std::string> columns);
 
   // Advances to the next data row; false at end of file. Throws on a row with the
   // wrong number of fields or an empty line before the end.
@@ -49,8 +62,8 @@ class CsvReader {
   CsvReader(const CsvReader& whole, std::size_t begin, std::size_t end, std::int64_t line_before);
 
   std::string name_;
-  std::shared_ptr<const std::string> text_;  // shared by the runs of split()
-  std::string_view data_;                    // this reader's part of it, header included
+  Text text_;               // the whole text, shared by the runs of split()
+  std::string_view data_;   // this reader's part of it, header included
   std::vector<std::string> columns_;
   std::vector<std::string_view> fields_;
   std::size_t pos_ = 0;

@@ -1,6 +1,8 @@
 // Loaders and writers: formats, defaults, and errors that name file, line and field.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include <charconv>
 #include <cmath>
 #include <cstring>
@@ -199,6 +201,41 @@ TEST(BookCsv, APositionsErrorLateInALargeFileNamesItsLine) {
   const std::string msg = error_of([&] { io::load_book(d.path()); });
   EXPECT_NE(msg.find("positions.csv:4: field 'instrument': duplicate position of account 18446744073709551615 in 'BTC-C' (first on line 2)"),
             std::string::npos) << msg;
+}
+
+// The duplicate check has two ways to list an account's positions: ranges, when the
+// file groups positions by account (accounts with none between and at both ends), and
+// a counting sort otherwise. Both load the same book and name the same duplicate.
+TEST(BookCsv, DuplicatesAreFoundWhetherOrNotPositionsAreGroupedByAccount) {
+  TempDir d;
+  const std::string accounts = "account,cash\n1,10\n2,20\n3,30\n4,40\n5,50\n";
+  const std::string head = "account,instrument,quantity,entry_price\n";
+  const std::string grouped = head + "2,BTC-PERP,1,100\n2,BTC-C,2,\n4,ETH-P,3,\n4,BTC-C,4,\n";
+  const std::string shuffled = head + "4,ETH-P,3,\n2,BTC-PERP,1,100\n4,BTC-C,4,\n2,BTC-C,2,\n";
+  for (const std::string& pos : {grouped, shuffled}) {
+    write_book(d, kInstruments, accounts, pos);
+    const Book b = io::load_book(d.path());
+    ASSERT_EQ(b.position_count(), 4u);
+    EXPECT_EQ(std::count(b.pos_account.begin(), b.pos_account.end(), 1), 2);  // account "2" is index 1
+    EXPECT_EQ(std::count(b.pos_account.begin(), b.pos_account.end(), 3), 2);
+  }
+  // Account 4 (index 3) holds BTC-C twice, account 2 ETH-P twice: the lowest account's
+  // first pair is named, in file lines.
+  const std::string dup_grouped = head + "2,ETH-P,1,\n2,BTC-PERP,1,100\n2,ETH-P,2,\n4,BTC-C,1,\n4,BTC-C,2,\n";
+  const std::string dup_shuffled = head + "4,BTC-C,1,\n2,ETH-P,1,\n4,BTC-C,2,\n2,BTC-PERP,1,100\n2,ETH-P,2,\n";
+  write_book(d, kInstruments, accounts, dup_grouped);
+  EXPECT_EQ(error_of([&] { io::load_book(d.path()); }),
+            "positions.csv:4: field 'instrument': duplicate position of account 2 in 'ETH-P' (first on line 2)");
+  write_book(d, kInstruments, accounts, dup_shuffled);
+  EXPECT_EQ(error_of([&] { io::load_book(d.path()); }),
+            "positions.csv:6: field 'instrument': duplicate position of account 2 in 'ETH-P' (first on line 3)");
+}
+
+// Files are mapped, not read; an empty file (nothing to map) is read, and named.
+TEST(BookCsv, AnEmptyFileIsReportedNotMapped) {
+  TempDir d;
+  write_book(d, kInstruments, kAccounts, "");
+  EXPECT_EQ(error_of([&] { io::load_book(d.path()); }).rfind("positions.csv:1: header must be", 0), 0u);
 }
 
 TEST(MarketJson, DefaultsAndPaths) {

@@ -1,6 +1,8 @@
 // The choice between the four-lane SLEEF path and the one-lane libm path, made once.
 #include "kernels/simd_pricing.hpp"
 
+#include "kernels/stress_functors.hpp"
+
 #include <cmath>
 #include <cstdlib>
 
@@ -57,5 +59,13 @@ void black76_lanes(const std::uint8_t* call, const double* spot, const double* s
 #endif
   for (std::int64_t j = 0; j < n; ++j) out[j] = black76(call[j] != 0, spot[j], strike[j], t[j], rate[j], vol[j]);
 }
+
+#if !VR_HAVE_SLEEF
+// No four-lane build (kernels/stress_avx2.cpp is built with SLEEF's path): never
+// called, as simd_pricing() is false, but defined for the link.
+void account_chunks_avx2(const StressView& v, std::int64_t c0, std::int64_t c1) {
+  for (std::int64_t c = c0; c < c1; ++c) AccountChunk{v}(c);
+}
+#endif
 
 }  // namespace vaultrisk::detail

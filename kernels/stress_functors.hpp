@@ -158,7 +158,10 @@ VR_HD_INLINE void tail_push(double* h, std::int64_t n, std::int32_t cap, double 
 // of the batch (positions outer, scenarios inner, so the inner loop is a contiguous
 // multiply-add), its tail, worst scenario and insolvency count; then, while the row
 // is still in cache, its share of the chunk's bad debt and insolvent count.
-struct AccountChunk {
+// `Path` only tells apart the copies built for different instruction sets from
+// this one source (0: the default build, CUDA included; 1: kernels/stress_avx2.cpp).
+template <int Path>
+struct AccountChunkOf {
   StressView v;
   VR_HD void operator()(std::int64_t c) const {
     double* bad = v.part_bad_debt + c * v.batch;
@@ -191,32 +194,50 @@ struct AccountChunk {
 #endif
       stress_axpy(row, v.dv + static_cast<std::int64_t>(v.pos_inst[p]) * v.batch, v.pos_qty[p], n);
     }
+    // Each loop below is branch-free per scenario, so that it vectorises; the
+    // scenario-by-scenario work runs only where a loss may enter the tail or set a
+    // new worst. Comparisons only: the values are those of a plain loop, bit for bit.
     const double equity = v.equity[a];
     std::int64_t insolvent = 0;
     for (std::int32_t b = 0; b < n; ++b) {
-      const double after = equity + row[b];
-      const bool under = after < 0.0;
-      bad[b] += under ? -after : 0.0;
-      ins[b] += under ? 1 : 0;
-      insolvent += under ? 1 : 0;
+      const double shortfall = -(equity + row[b]);  // > 0 exactly when equity + row < 0
+      bad[b] += shortfall > 0.0 ? shortfall : 0.0;
+      const std::int64_t under = shortfall > 0.0;
+      ins[b] += under;
+      insolvent += under;
     }
     v.insolvent[a] += insolvent;
     double* tail = v.tail + a * v.tail_m;
-    double worst = v.worst_loss[a];
-    std::int64_t worst_at = v.worst_index[a];
-    for (std::int32_t b = 0; b < n; ++b) {
-      const double loss = -row[b];
-      // Once the tail is full, most losses are below its smallest: one comparison.
-      if (v.inserted + b < v.tail_m || loss > tail[0]) tail_push(tail, v.inserted + b, v.tail_m, loss);
-      if (loss > worst) {  // strictly: the first scenario wins a tie
-        worst = loss;
-        worst_at = v.first + b;
-      }
+    std::int32_t b = 0;
+    for (; b < n && v.inserted + b < v.tail_m; ++b) tail_push(tail, v.inserted + b, v.tail_m, -row[b]);  // filling
+    // Full: only a loss above the tail's smallest enters, and few do. Eight at a time
+    // against the smallest as it stands (it only grows), one by one where one may.
+    for (; b < n; b += 8) {
+      const std::int32_t e = b + 8 < n ? b + 8 : n;
+      const double smallest = tail[0];
+      int may = 0;
+      for (std::int32_t k = b; k < e; ++k) may |= -row[k] > smallest;
+      if (!may) continue;
+      for (std::int32_t k = b; k < e; ++k)
+        if (-row[k] > tail[0]) tail_push(tail, v.inserted + k, v.tail_m, -row[k]);
     }
-    v.worst_loss[a] = worst;
-    v.worst_index[a] = worst_at;
+    // The worst loss, strictly greater: the first scenario wins a tie.
+    double top = v.worst_loss[a];
+    for (std::int32_t k = 0; k < n; ++k) top = -row[k] > top ? -row[k] : top;
+    if (top > v.worst_loss[a]) {
+      std::int32_t k = 0;
+      while (!(-row[k] == top)) ++k;
+      v.worst_loss[a] = top;
+      v.worst_index[a] = v.first + k;
+    }
   }
 };
+
+using AccountChunk = AccountChunkOf<0>;
+
+// The same chunks on the CPU's four-lane path where it is in use (the loops above
+// vectorise four wide there; the sums round as here: no fused multiply-adds).
+void account_chunks_avx2(const StressView& v, std::int64_t c0, std::int64_t c1);
 
 // Monte Carlo (SPEC §8): path b of the batch from its 2U normals (ε then η):
 // Z = L·ε, s_u = exp(−σ²h/2 + σ√h Z_u), dv_u = vov_u σ_u √h (ρ Z_u + √(1−ρ²) η_u).

@@ -15,6 +15,7 @@
 
 #include "core/error.hpp"
 #include "kernels/stress_backend.hpp"
+#include "kernels/simd_pricing.hpp"
 #include "kernels/stress_functors.hpp"
 
 namespace vaultrisk::detail {
@@ -98,6 +99,12 @@ class ThrustStress final : public StressBackend {
     v.inserted = inserted;
     for_n(n_inst_, ShockInstrument{v});
     for_n((count_ + kVaultScenarioBlock - 1) / kVaultScenarioBlock, VaultByUnderlying{v});
+    if constexpr (System::kStressRowsOnStack) {  // the CPU: four lanes where the CPU has them
+      if (simd_pricing()) {
+        for_n(n_chunks_, [v](std::int64_t c) { account_chunks_avx2(v, c, c + 1); });
+        return;
+      }
+    }
     for_n(n_chunks_, AccountChunk{v});
   }
 

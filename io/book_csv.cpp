@@ -140,9 +140,7 @@ void append_all(std::vector<T>& into, std::vector<PositionRows>& runs, std::vect
   }
 }
 
-void load_positions(Text text, Book& book,
-                    const std::unordered_map<std::string, std::int32_t>& instruments,
-                    const FlatIndex64& accounts) {
+void load_positions(Text text, Book& book, const FlatIndex64& accounts) {
   // Views into one buffer of every id, end to end: a lookup's key comparison reads
   // a compact 2 MB (at 100k instruments) instead of a heap string each.
   std::string ids;
@@ -150,7 +148,6 @@ void load_positions(Text text, Book& book,
   FlatIndex inst(book.instrument_count());
   for (std::size_t i = 0, at = 0; i < book.instrument_count(); at += book.instrument_id[i].size(), ++i)
     inst.insert(std::string_view(ids).substr(at, book.instrument_id[i].size()), static_cast<std::int32_t>(i));
-  (void)instruments;
 
   // The rows in runs parsed in parallel; the error reported is the first run's that
   // has one, which is the first bad row of the file. The file's text is freed as
@@ -245,7 +242,7 @@ Book parse_texts(Text instruments_csv, Text accounts_csv, Text positions_csv) {
   load_instruments(std::move(instruments_csv), book, instruments);
   FlatIndex64 accounts(accounts_csv.data.size() / 16);  // about a row per 16 bytes; it grows past that
   load_accounts(std::move(accounts_csv), book, accounts);
-  load_positions(std::move(positions_csv), book, instruments, accounts);
+  load_positions(std::move(positions_csv), book, accounts);
   return book;
 }
 }  // namespace

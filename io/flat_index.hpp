@@ -63,7 +63,11 @@ class FlatIndex {
   std::size_t mask_ = 0, size_ = 0;
 };
 
-// The same for integer keys (account ids): one multiply to hash, no key storage.
+// The same for integer keys (account ids): one multiply to hash, no hash stored.
+// Not one template with FlatIndex: 16-byte slots, and the multiply's middle bits
+// as the slot, which walk sequential ids through the table at a fixed stride the
+// prefetcher follows. A shared version (24-byte slots, a folded hash) loaded 1M
+// accounts about 0.3 s slower.
 class FlatIndex64 {
  public:
   explicit FlatIndex64(std::size_t expected) {

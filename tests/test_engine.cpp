@@ -46,6 +46,14 @@ void expect_identical(const Engine& x, const Engine& y) {
   EXPECT_EQ(ax.status, ay.status);
 }
 
+// A trade of `dq` on held position p, nudged so that it never takes it to zero (which
+// would close it): sets the event's account and instrument, returns the quantity.
+double trade_held(const Book& b, std::size_t p, double dq, feeds::VaultEvent& e) {
+  e.account = b.account_id[static_cast<std::size_t>(b.pos_account[p])];
+  e.instrument = b.instrument_id[static_cast<std::size_t>(b.pos_instrument[p])];
+  return dq == 0.0 || b.pos_quantity[p] + dq == 0.0 ? dq + 0.25 : dq;
+}
+
 }  // namespace
 
 class EngineVsReference : public ::testing::TestWithParam<int> {};
@@ -165,10 +173,8 @@ TEST(InPlace, ALongRandomEventSequenceEqualsAFreshLayoutBitForBit) {
         for (std::size_t q = 0; q < b.position_count(); ++q)
           if (static_cast<std::size_t>(b.pos_account[q]) == a && static_cast<std::size_t>(b.pos_instrument[q]) == ins)
             dq = -b.pos_quantity[q];
-      } else {  // change a held position, never to zero
-        e.account = b.account_id[static_cast<std::size_t>(b.pos_account[p])];
-        e.instrument = b.instrument_id[static_cast<std::size_t>(b.pos_instrument[p])];
-        if (dq == 0.0 || b.pos_quantity[p] + dq == 0.0) dq += 0.25;
+      } else {
+        dq = trade_held(b, p, dq, e);
       }
       e.quantity = dq;
       e.price = 1.0 + static_cast<double>(rng() % 5000) / 16.0;
@@ -618,10 +624,8 @@ TEST(LiveEngine, EveryEventKindAppliedLiveEqualsAFreshLayoutBitForBit) {
           ++closed;
         else
           ++new_positions;
-      } else {  // change a held position, never to zero
-        e.account = b.account_id[static_cast<std::size_t>(b.pos_account[p])];
-        e.instrument = b.instrument_id[static_cast<std::size_t>(b.pos_instrument[p])];
-        if (dq == 0.0 || b.pos_quantity[p] + dq == 0.0) dq += 0.25;
+      } else {
+        dq = trade_held(b, p, dq, e);
       }
       e.quantity = dq;
       e.price = 1.0 + static_cast<double>(rng() % 5000) / 16.0;

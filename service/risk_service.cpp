@@ -104,6 +104,7 @@ class Service {
   void apply_record(const json& r);
   void rebuild_engine();
   bool grow_accounts();
+  json layout_health() const;
   void on_tick(const Message& m);
   void vault_loop(std::atomic<bool>& stop);
   void process_vault_batch();
@@ -638,6 +639,15 @@ void Service::process_vault_batch() {
   }
 }
 
+// The live layout (LiveEngine): how many accounts are valued apart from the full
+// layout, whether a background layout is being built, and how many were swapped in.
+json Service::layout_health() const {
+  if (!engine_) return nullptr;
+  const LiveEngine::Stats st = engine_->stats();
+  return {{"accounts_apart", st.dirty_accounts}, {"positions_apart", st.overlay_positions},
+          {"merging", st.merging}, {"merges", st.merges}};
+}
+
 // Accounts opened since the last layout: the per-account state the scan reads grows
 // with them, as rebuild_engine() sets it (an account alerted before keeps what it was
 // told). True when one of them was told a status other than healthy.
@@ -1099,7 +1109,8 @@ void Service::serve_api(const ApiRequest& r) {
                 {"epochs", anchorer_->status()},
                 {"vault_seq", vault_seq_},
                 {"ticks", ticks},
-                {"device", engine_ ? engine_->device_name() : std::string("none")}})
+                {"device", engine_ ? engine_->device_name() : std::string("none")},
+                {"layout", layout_health()}})
               .dump());
     return;
   }

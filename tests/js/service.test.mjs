@@ -288,6 +288,8 @@ describe("accounts and positions opened live", () => {
     assert.deepEqual(a3.underlyings, []);
     await open(106);  // after the swap: apart again
     await waitUntil(async () => (await request(nc, "risk.api.account", { account: 106 })).data.equity === 300, 5000, "account 106");
+    const layout = (await request(nc, "risk.api.health")).data.layout;
+    assert.ok(layout.merges >= 1 && layout.accounts_apart >= 1 && layout.positions_apart >= 1, JSON.stringify(layout));
     // Healthy at 100 (no alerts so far); margin_call at 88: equity 180, MM 1.74 * 88, IM 2.2 * 88.
     assert.equal(alerts.out.length, 0, JSON.stringify(alerts.out.map((a) => a.subject)));
     await publishTick(nc, "BTC", await tick(88));

@@ -3,7 +3,8 @@
 // request-reply round trip on the same machine as the floor.
 //
 //   node bench/latency.mjs --vaultrisk build/cpu/cli/vaultrisk [--accounts 100000] [--samples 500] [--device cpu]
-//                          [--stress-paths 10000] [--trades 200] [--trade-rate 1000] [--new-accounts 50]
+//                          [--stress-paths 10000] [--trades 200] [--trade-rate 1000 [--reshape-share 0.5]]
+//                          [--new-accounts 50]
 //
 // With --trades, trade→alert (issue #10): a second probe account holds the same
 // perp; a trade of +1 at S0 doubles it (liquidatable), -1 at S0 takes it back
@@ -11,6 +12,10 @@
 // JetStream publish -> that probe's alert. With --trade-rate, tick→alert is
 // sampled again while trades on held positions of the book stream in at that rate.
 //
+// With --reshape-share F, that share of the streamed trades opens a position (an
+// option the account is unlikely to hold) and the next such trade closes it again:
+// each reshapes its account, which the service values apart (LiveEngine) and folds
+// in with background layouts.
 // With --new-accounts, new position→alert: each sample opens an account (a first
 // deposit) and then times its first trade, a perp position that puts it in
 // margin_call at once: the trade's publish -> the new account's alert. Each is a new
@@ -40,6 +45,7 @@ const STRESS_PATHS = Number(arg("stress-paths", "0"));
 const TRADES = Number(arg("trades", "0"));
 const TRADE_RATE = Number(arg("trade-rate", "0"));
 const NEW_ACCOUNTS = Number(arg("new-accounts", "0"));
+const RESHAPE_SHARE = Number(arg("reshape-share", "0"));
 const TRADE_PROBE = 999999998;
 const PROBE = 999999999;
 const oracle = new Wallet("0x4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318");
@@ -62,6 +68,8 @@ try {
   // Held option positions of the book, for the background trade stream.
   const held = readFileSync(join(dir, "book", "positions.csv"), "utf8").split("\n").slice(1, 200001)
     .map((l) => l.split(",")).filter((f) => f.length >= 3 && !f[1].endsWith("-PERP"));
+  const options = readFileSync(join(dir, "book", "instruments.csv"), "utf8").split("\n").slice(1)
+    .map((l) => l.split(",")).filter((f) => f[1] === "option").map((f) => f[0]);
   writeFileSync(join(dir, "intent.key"), "0x0000000000000000000000000000000000000000000000000000000000000002\n");
 
   const nats = spawn("nats-server", ["-js", "-a", "127.0.0.1", "-p", "-1", "-sd", join(dir, "js")], { stdio: ["ignore", "pipe", "pipe"] });
@@ -142,12 +150,20 @@ try {
       newAccounts = { samples: xs.length, trade_to_alert_ms: { p50: pct(xs, 0.5), p99: pct(xs, 0.99), p999: pct(xs, 0.999), max: Math.max(...xs) } };
     }
     if (TRADE_RATE > 0 && held.length) {
-      let streaming = true, sent = 0, k = 0;
+      let streaming = true, sent = 0, k = 0, reshapes = 0;
       const stream = (async () => {
         const t0 = Date.now();
         while (streaming) {
           const due = Math.floor(((Date.now() - t0) / 1000) * TRADE_RATE);
-          for (; sent < due; sent++) {  // +0.001 then -0.001 on the same position: never zero
+          for (; sent < due; sent++) {
+            if (RESHAPE_SHARE > 0 && (sent * RESHAPE_SHARE) % 1 + RESHAPE_SHARE >= 1) {  // open, then close
+              const j = Math.floor(reshapes / 2);
+              trade(held[(j * 7919) % held.length][0], options[(j * 104729) % options.length], reshapes % 2 ? -0.5 : 0.5, 1)
+                .catch(() => {});
+              reshapes++;
+              continue;
+            }
+            // +0.001 then -0.001 on the same position: never zero
             const [a, ins] = held[k++ % held.length];
             trade(a, ins, (Math.floor(sent / held.length) % 2) ? -0.001 : 0.001, 1).catch(() => {});
           }
@@ -158,7 +174,8 @@ try {
       const xs = await sample(SAMPLES, 0);
       streaming = false;
       await stream;
-      underTrades = { trades_per_s: sent / ((Date.now() - started) / 1000), samples: xs.length,
+      const layout = JSON.parse(new TextDecoder().decode((await nc.request("risk.api.health", new Uint8Array(0), { timeout: 30000 })).data)).layout;
+      underTrades = { trades_per_s: sent / ((Date.now() - started) / 1000), reshaping_trades: reshapes, layout, samples: xs.length,
         tick_to_alert_ms: { p50: pct(xs, 0.5), p99: pct(xs, 0.99), p999: pct(xs, 0.999), max: Math.max(...xs) } };
     }
   }

@@ -357,8 +357,8 @@ std::int64_t LiveEngine::block_count() const {
 
 void LiveEngine::merge(const Book& book) {
   if (job_) return;
-  job_ = std::make_unique<MergeJob>();
-  MergeJob& job = *job_;
+  auto fresh = std::make_unique<MergeJob>();  // kept only once its thread runs: a throw here leaves no job
+  MergeJob& job = *fresh;
   job.book = book;
   for (const std::string& u : book.underlyings)
     if (auto it = market_.find(u); it != market_.end()) job.market.underlyings[u] = it->second;
@@ -366,9 +366,6 @@ void LiveEngine::merge(const Book& book) {
   job.accounts = book.account_count();
   job.instruments = book.instrument_count();
   job.positions = book.position_count();
-  since_.assign(book.account_count(), 0);
-  since_list_.clear();
-  ticked_since_.clear();
   auto run = [&job, methodology = &methodology_, device = device_] {
     try {
       auto e = std::make_unique<Engine>(job.book, *methodology, device);
@@ -380,6 +377,9 @@ void LiveEngine::merge(const Book& book) {
     }
     job.done = true;
   };
+  since_.assign(book.account_count(), 0);
+  since_list_.clear();
+  ticked_since_.clear();
   if (options_.background)
     job.thread = std::thread([run, hook = options_.on_background_thread] {
       if (hook) hook();
@@ -387,6 +387,7 @@ void LiveEngine::merge(const Book& book) {
     });
   else
     run();
+  job_ = std::move(fresh);
 }
 
 std::optional<std::string> LiveEngine::poll(const Book& book) {

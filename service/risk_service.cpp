@@ -629,7 +629,7 @@ void Service::process_vault_batch() {
     try {
       engine_->apply(vault_.book(), touched);
       if (told_before) engine_->set_reported_statuses(reported_);
-    } catch (const input_error& e) {
+    } catch (const std::exception& e) {  // an input error, or anything else: the engine may be partly changed
       log("a changed account cannot be valued apart (%s): laying the whole book out again", e.what());
       need_full_ = true;
       return;

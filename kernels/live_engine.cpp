@@ -27,10 +27,9 @@ std::int32_t rank_of(const std::vector<T>& sorted, T value) {  // -1 when absent
 }
 }  // namespace
 
-// The dirty accounts laid out on their own: a book of just them, their positions (in
-// book order) and the instruments and underlyings those use.
+// The dirty accounts laid out on their own: an engine over a book of just them, their
+// positions (in book order) and the instruments and underlyings those use.
 struct LiveEngine::Overlay {
-  Book book;
   std::unique_ptr<Engine> engine;
   std::vector<std::int32_t> account;     // overlay -> book account, ascending
   std::vector<std::int64_t> position;    // overlay -> book position, ascending
@@ -41,7 +40,6 @@ struct LiveEngine::Overlay {
 struct LiveEngine::MergeJob {
   Book book;  // freed once laid out
   Market market;
-  std::vector<std::string> underlyings;
   std::size_t accounts = 0, instruments = 0, positions = 0;
   std::unique_ptr<Engine> engine;
   std::exception_ptr error;
@@ -55,7 +53,6 @@ LiveEngine::LiveEngine(const Book& book, const Methodology& methodology, Device 
     : methodology_(methodology), device_(device), options_(options) {
   main_ = std::make_unique<Engine>(book, methodology_, device_);
   main_->revalue(market);
-  main_underlyings_ = book.underlyings;
   underlyings_ = book.underlyings;
   main_accounts_ = book.account_count();
   main_instruments_ = book.instrument_count();
@@ -104,7 +101,7 @@ std::unique_ptr<LiveEngine::Overlay> LiveEngine::build_overlay(const Book& book,
   std::vector<std::int32_t> sub_und(book.underlyings.size(), -1);
   for (std::size_t i = 0; i < sub_inst.size(); ++i)
     if (sub_inst[i] == 0) sub_und[static_cast<std::size_t>(book.underlying[i])] = 0;
-  Book& s = o->book;
+  Book s;
   for (std::size_t u = 0; u < sub_und.size(); ++u)
     if (sub_und[u] == 0) {
       sub_und[u] = static_cast<std::int32_t>(s.underlyings.size());
@@ -204,30 +201,29 @@ void LiveEngine::apply(const Book& book, const BookChanges& changes) {
   }
   if (over_acct.empty()) return;
   // No reshape since the overlay was laid out: its positions are where it put them.
-  Overlay& o = *overlay_;
-  std::vector<std::int64_t> sub_pos;
-  std::vector<std::int32_t> sub_acct;
+  const Overlay& o = *overlay_;
+  const auto sub_account = [&](std::int32_t a) {
+    const std::int32_t k = rank_of(o.account, a);
+    VR_EXPECTS(k >= 0, "LiveEngine::apply(): a dirty account is in the overlay");
+    return k;
+  };
+  std::vector<Engine::PositionUpdate> sub_pos;
+  std::vector<CashPatch> sub_cash;
   for (const std::int64_t p : over_pos) {
     const std::int32_t k = rank_of(o.position, p);
     VR_EXPECTS(k >= 0, "LiveEngine::apply(): a dirty account's position is in the overlay");
-    o.book.pos_quantity[static_cast<std::size_t>(k)] = book.pos_quantity[static_cast<std::size_t>(p)];
-    o.book.pos_entry[static_cast<std::size_t>(k)] = book.pos_entry[static_cast<std::size_t>(p)];
-    sub_pos.push_back(k);
+    const auto pi = static_cast<std::size_t>(p);
+    sub_pos.push_back(Engine::PositionUpdate{k, sub_account(book.pos_account[pi]), book.pos_quantity[pi], book.pos_entry[pi]});
   }
-  for (const std::int32_t a : over_acct) {
-    const std::int32_t k = rank_of(o.account, a);
-    VR_EXPECTS(k >= 0, "LiveEngine::apply(): a dirty account is in the overlay");
-    o.book.cash[static_cast<std::size_t>(k)] = book.cash[static_cast<std::size_t>(a)];
-    sub_acct.push_back(k);
-  }
-  o.engine->update_positions(o.book, std::move(sub_pos), std::move(sub_acct));
+  for (const std::int32_t a : over_acct) sub_cash.push_back(CashPatch{sub_account(a), book.cash[static_cast<std::size_t>(a)]});
+  o.engine->update_in_place(sub_pos, std::move(sub_cash));
 }
 
 bool LiveEngine::update_underlying(const std::string& underlying, const UnderlyingMarket& market) {
   // (An engine is asked only about its own underlyings: one of accounts holding
   // nothing has none, and was never valued.)
-  const bool in_overlay = overlay_ && rank_of(overlay_->book.underlyings, underlying) >= 0;
-  const bool in_main = rank_of(main_underlyings_, underlying) >= 0;
+  const bool in_overlay = overlay_ && rank_of(overlay_->engine->underlyings(), underlying) >= 0;
+  const bool in_main = rank_of(main_->underlyings(), underlying) >= 0;
   bool held = false;
   if (in_overlay) held = overlay_->engine->update_underlying(underlying, market);  // throws: nothing changed
   try {
@@ -320,10 +316,10 @@ AccountTable LiveEngine::accounts() const {
 BlockResults LiveEngine::account_blocks(std::int32_t account) const {
   VR_EXPECTS(account >= 0 && static_cast<std::size_t>(account) < dirty_.size(), "LiveEngine::account_blocks(): an account");
   BlockResults b;
-  const std::vector<std::string>* names = &main_underlyings_;
+  const std::vector<std::string>* names = &main_->underlyings();
   if (dirty_[static_cast<std::size_t>(account)]) {
     b = overlay_->engine->account_blocks(rank_of(overlay_->account, account));
-    names = &overlay_->book.underlyings;
+    names = &overlay_->engine->underlyings();
   } else {
     b = main_->account_blocks(account);
   }
@@ -339,7 +335,7 @@ std::vector<std::int32_t> LiveEngine::account_underlyings(std::int32_t account) 
   const bool dirty = dirty_[static_cast<std::size_t>(account)] != 0;
   std::vector<std::int32_t> u = dirty ? overlay_->engine->account_underlyings(rank_of(overlay_->account, account))
                                       : main_->account_underlyings(account);
-  const std::vector<std::string>& names = dirty ? overlay_->book.underlyings : main_underlyings_;
+  const std::vector<std::string>& names = dirty ? overlay_->engine->underlyings() : main_->underlyings();
   for (std::int32_t& x : u) x = und_index(names[static_cast<std::size_t>(x)]);
   return u;
 }
@@ -362,7 +358,6 @@ void LiveEngine::merge(const Book& book) {
   job.book = book;
   for (const std::string& u : book.underlyings)
     if (auto it = market_.find(u); it != market_.end()) job.market.underlyings[u] = it->second;
-  job.underlyings = book.underlyings;
   job.accounts = book.account_count();
   job.instruments = book.instrument_count();
   job.positions = book.position_count();
@@ -431,7 +426,6 @@ std::optional<std::string> LiveEngine::finish_merge(const Book& book) {
     e.set_reported_statuses(std::vector<std::uint8_t>(reported_.begin(), reported_.begin() + static_cast<std::ptrdiff_t>(job->accounts)));
     const std::size_t folded = dirty_list_.size();
     main_ = std::move(job->engine);
-    main_underlyings_ = std::move(job->underlyings);
     main_accounts_ = job->accounts;
     main_instruments_ = job->instruments;
     overlay_ = std::move(overlay);

@@ -110,7 +110,6 @@ class LiveEngine {
   Device device_;
   LiveEngineOptions options_;
   std::unique_ptr<Engine> main_;
-  std::vector<std::string> main_underlyings_;  // main's numbering
   std::size_t main_accounts_ = 0, main_instruments_ = 0;
   std::unique_ptr<Overlay> overlay_;
   std::vector<std::uint8_t> dirty_;            // per account of the book

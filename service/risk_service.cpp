@@ -439,12 +439,6 @@ void Service::rebuild_engine() {
       return;
     }
   const auto t0 = Clock::now();
-  status_at_.assign(book.account_count(), kUnevaluated);
-  deadline_at_.assign(book.account_count(), 0);
-  for (std::size_t a = 0; a < book.account_count(); ++a) {
-    if (auto it = published_.find(book.account_id[a]); it != published_.end()) status_at_[a] = it->second;
-    if (auto it = intent_deadline_.find(book.account_id[a]); it != intent_deadline_.end()) deadline_at_[a] = it->second;
-  }
   Market m;
   for (const auto& [u, um] : market_) m.underlyings[u] = um;
   std::unique_ptr<LiveEngine> engine;
@@ -461,18 +455,15 @@ void Service::rebuild_engine() {
     return;
   }
   engine_ = std::move(engine);
-  // What the change scan compares with: the statuses alerted so far (never evaluated:
-  // healthy, so that a first evaluation alerts what is not).
-  reported_.resize(book.account_count());
+  // The per-account state of the scan, every account's set again as grow_accounts()
+  // sets an opened one's.
+  status_at_.clear();
+  deadline_at_.clear();
+  reported_.clear();
   std::fill(std::begin(status_count_), std::end(status_count_), 0);
   intents_due_ = {};
   retry_.clear();  // their alerts are still owed: status_at_ differs, so the scan finds them again
-  for (std::size_t a = 0; a < book.account_count(); ++a) {
-    reported_[a] = status_at_[a] == kUnevaluated ? 0 : status_at_[a];
-    ++status_count_[reported_[a] & 3];
-    if (status_at_[a] == static_cast<std::uint8_t>(AccountStatus::liquidatable))
-      intents_due_.push({deadline_at_[a], static_cast<std::int32_t>(a)});
-  }
+  grow_accounts();
   engine_->set_reported_statuses(reported_);
   metrics_.revaluation(std::chrono::duration<double>(Clock::now() - t0).count(), true);
   log("engine on %s: %zu accounts, %lld blocks (%.1f ms)", engine_->device_name().c_str(), book.account_count(),
@@ -648,9 +639,11 @@ json Service::layout_health() const {
           {"merging", st.merging}, {"merges", st.merges}};
 }
 
-// Accounts opened since the last layout: the per-account state the scan reads grows
-// with them, as rebuild_engine() sets it (an account alerted before keeps what it was
-// told). True when one of them was told a status other than healthy.
+// The per-account state the scan reads, for the accounts past the end of it (all of
+// them after rebuild_engine() clears it; then those opened since): the status last
+// alerted and any live intent's deadline, from the durable maps, and what the change
+// scan compares with (never evaluated: healthy, so that a first evaluation alerts
+// what is not). True when one of them was told a status other than healthy.
 bool Service::grow_accounts() {
   const Book& book = vault_.book();
   bool told_before = false;

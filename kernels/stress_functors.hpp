@@ -181,6 +181,15 @@ struct AccountChunkOf {
     double* __restrict__ row = v.pnl + a * v.batch;
 #endif
     const std::int32_t n = v.count;
+#if !defined(__CUDA_ARCH__) && defined(__GNUC__)
+    // The account's tail (800 bytes at 99% of 10,000) was last touched a batch ago and
+    // is out of cache by now: ask for it here, so that it streams in while the
+    // positions are summed, instead of stalling each step of the sift-downs below.
+    {
+      const char* t = reinterpret_cast<const char*>(v.tail + a * v.tail_m);
+      for (std::int64_t k = 0; k < static_cast<std::int64_t>(v.tail_m) * 8; k += 64) __builtin_prefetch(t + k, 1);
+    }
+#endif
     for (std::int32_t b = 0; b < n; ++b) row[b] = 0.0;
     const std::int64_t p1 = v.acct_pos_begin[a + 1];
     for (std::int64_t p = v.acct_pos_begin[a]; p < p1; ++p) {

@@ -8,6 +8,8 @@
 namespace vaultrisk {
 
 enum class InstrumentKind : std::uint8_t { option = 0, perp = 1 };
+// kernels/functors.hpp weighs positions by the kind's value (perp 1, option 0).
+static_assert(static_cast<int>(InstrumentKind::option) == 0 && static_cast<int>(InstrumentKind::perp) == 1);
 
 struct Book {
   // Underlying names, sorted; instruments refer to them by index.

@@ -104,7 +104,10 @@ VR_HD_INLINE bool worst_improves(double pnl, double worst_pnl) {
 
 // Aggregates one (account, underlying) block: MtM, Greeks, scenario scan and the
 // margin of that underlying. `ids` maps the k-th work item to a block (null: identity).
-struct AggregateBlock {
+// `Path` only tells apart the copies built for different instruction sets from this
+// one source (0: the default build, CUDA included; 1: kernels/engine_avx2.cpp).
+template <int Path>
+struct AggregateBlockOf {
   EngineView v;
   const std::int32_t* ids;
   VR_HD void operator()(std::int64_t k) const {
@@ -116,23 +119,28 @@ struct AggregateBlock {
 
     double mtm = 0, delta = 0, gamma = 0, vega = 0, theta = 0, rho = 0;
     double perp = 0, short_opt = 0, gross = 0;
+    // Perps and options mix at random in a block, and so do long and short, so the
+    // kind is a weight of 0 or 1, not a branch (a branch would be mispredicted on
+    // about every other position). The sums keep
+    // the bits of a plain if/else: a perp's row is price = spot, delta = 1 and the
+    // other Greeks 0 (PriceInstrument), so spot − entry is price − entry·1; an
+    // option's price − entry·0 is its price; and a term that the if/else would skip
+    // is ±0, which leaves a sum started at +0 as it was (such a sum is never −0).
     for (std::int64_t p = p0; p < p1; ++p) {
       const std::int32_t i = v.pos_inst[p];
       const double q = v.pos_qty[p];
-      if (v.inst_kind[i] == static_cast<std::uint8_t>(InstrumentKind::perp)) {
-        mtm += q * (s.spot - v.pos_entry[p]);
-        delta += q;
-        perp += fabs(q);
-      } else {
-        mtm += q * v.price[i];
-        delta += q * v.delta[i];
-        gamma += q * v.gamma[i];
-        vega += q * v.vega[i];
-        theta += q * v.theta[i];
-        rho += q * v.rho[i];
-        gross += fabs(q);
-        short_opt += q < 0.0 ? -q : 0.0;
-      }
+      const double is_perp = static_cast<double>(v.inst_kind[i]);  // perp = 1, option = 0
+      const double is_option = 1.0 - is_perp;
+      const double size = fabs(q);
+      mtm += q * (v.price[i] - v.pos_entry[p] * is_perp);
+      delta += q * v.delta[i];
+      gamma += q * v.gamma[i];
+      vega += q * v.vega[i];
+      theta += q * v.theta[i];
+      rho += q * v.rho[i];
+      perp += size * is_perp;
+      gross += size * is_option;
+      short_opt += (size - q) * 0.5 * is_option;  // −q when q < 0, else +0: exact (doubling, halving)
     }
     gross += perp;
 
@@ -146,19 +154,26 @@ struct AggregateBlock {
         worst = j;
       }
     };
-#if !defined(__CUDA_ARCH__)
-    // On the CPU: positions outer, a run of scenarios inner, so that each position's
-    // row is one contiguous multiply-add that vectorises. Each scenario still sums
-    // its positions in block order: the same bits as the loop below.
-    constexpr std::int32_t kRun = 32;
-    for (std::int32_t j0 = 0; j0 < mp.scen_count; j0 += kRun) {
-      const std::int32_t n = mp.scen_count - j0 < kRun ? mp.scen_count - j0 : kRun;
-      double sum[kRun] = {};
-      for (std::int64_t p = p0; p < p1; ++p) {
-        const double q = v.pos_qty[p];
-        const double* row = v.scen_dv + static_cast<std::int64_t>(v.pos_inst[p]) * v.scen_stride + j0;
-        for (std::int32_t k = 0; k < n; ++k) sum[k] += q * row[k];
+#if !defined(__CUDACC__)
+    // On the CPU: positions outer, a run of scenarios inner, four lanes at a time
+    // (rows are padded to a multiple of four: Layout::scen_stride), the run's sums
+    // held in registers. Each scenario still sums its positions in block order: the
+    // same bits as the loop below.
+    const std::int32_t padded = (mp.scen_count + 3) / 4 * 4;
+    for (std::int32_t j0 = 0; j0 < padded; j0 += kRunLanes * 4) {
+      const std::int32_t runs = (padded - j0) / 4 < kRunLanes ? (padded - j0) / 4 : kRunLanes;
+      double sum[kRunLanes * 4];
+      switch (runs) {
+        case 1: sum_rows<1>(p0, p1, j0, sum); break;
+        case 2: sum_rows<2>(p0, p1, j0, sum); break;
+        case 3: sum_rows<3>(p0, p1, j0, sum); break;
+        case 4: sum_rows<4>(p0, p1, j0, sum); break;
+        case 5: sum_rows<5>(p0, p1, j0, sum); break;
+        case 6: sum_rows<6>(p0, p1, j0, sum); break;
+        case 7: sum_rows<7>(p0, p1, j0, sum); break;
+        default: sum_rows<8>(p0, p1, j0, sum); break;
       }
+      const std::int32_t n = mp.scen_count - j0 < kRunLanes * 4 ? mp.scen_count - j0 : kRunLanes * 4;
       for (std::int32_t k = 0; k < n; ++k) fold(j0 + k, sum[k]);
     }
 #else
@@ -186,7 +201,40 @@ struct AggregateBlock {
     v.b_mm[b] = mm_cont - mp.mm_scan * scan;
     v.b_im[b] = im_cont - mp.im_scan * scan;
   }
+
+#if !defined(__CUDACC__)
+  // Four doubles (a GCC vector: SSE2 pairs in the default build, one AVX register in
+  // kernels/engine_avx2.cpp); a run of the CPU loop is up to kRunLanes of them.
+  typedef double Lanes __attribute__((vector_size(32)));
+  static constexpr std::int32_t kRunLanes = 8;
+
+  // out[4c + l] = Σ_p q_p · row_p[j0 + 4c + l] over positions [p0, p1) in order, c < C.
+  // A member, so that each build (Path) has its own copy under its own name.
+  template <int C>
+  void sum_rows(std::int64_t p0, std::int64_t p1, std::int32_t j0, double* out) const {
+    Lanes acc[C];
+    for (int c = 0; c < C; ++c) acc[c] = Lanes{0.0, 0.0, 0.0, 0.0};
+    for (std::int64_t p = p0; p < p1; ++p) {
+      const double q = v.pos_qty[p];
+      const Lanes qs = {q, q, q, q};
+      const double* row = v.scen_dv + static_cast<std::int64_t>(v.pos_inst[p]) * v.scen_stride + j0;
+      for (int c = 0; c < C; ++c) {
+        Lanes r;
+        __builtin_memcpy(&r, row + 4 * c, sizeof r);
+        acc[c] += qs * r;
+      }
+    }
+    __builtin_memcpy(out, acc, sizeof acc);
+  }
+#endif
 };
+
+using AggregateBlock = AggregateBlockOf<0>;
+
+// Blocks ids[k] (or k, when ids is null) for k in [k0, k1), on the CPU's four-lane
+// path where it is in use (kernels/engine_avx2.cpp: the scenario runs vectorise four
+// wide; no fused multiply-adds, so the sums round as in the default build).
+void aggregate_blocks_avx2(const EngineView& v, const std::int32_t* ids, std::int64_t k0, std::int64_t k1);
 
 // Totals one account over its blocks, in block order, and classifies it.
 struct AggregateAccount {

@@ -69,7 +69,7 @@ struct Layout {
   std::vector<MarginParams> margin;  // per underlying
   std::vector<double> scen_spot, scen_damp;
   std::vector<std::int8_t> scen_vol;
-  std::int32_t scen_stride = 0;  // row width of the scenario table: max scenario count
+  std::int32_t scen_stride = 0;  // row width of the scenario table: max scenario count, rounded up to 4 (padding is 0)
 
   std::int64_t n_instruments() const { return static_cast<std::int64_t>(inst_kind.size()); }
   std::int64_t n_blocks() const { return static_cast<std::int64_t>(block_account.size()); }

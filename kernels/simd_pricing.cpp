@@ -1,6 +1,7 @@
 // The choice between the four-lane SLEEF path and the one-lane libm path, made once.
 #include "kernels/simd_pricing.hpp"
 
+#include "kernels/functors.hpp"
 #include "kernels/stress_functors.hpp"
 
 #include <cmath>
@@ -65,6 +66,9 @@ void black76_lanes(const std::uint8_t* call, const double* spot, const double* s
 // called, as simd_pricing() is false, but defined for the link.
 void account_chunks_avx2(const StressView& v, std::int64_t c0, std::int64_t c1) {
   for (std::int64_t c = c0; c < c1; ++c) AccountChunk{v}(c);
+}
+void aggregate_blocks_avx2(const EngineView& v, const std::int32_t* ids, std::int64_t k0, std::int64_t k1) {
+  for (std::int64_t k = k0; k < k1; ++k) AggregateBlock{v, ids}(k);
 }
 #endif
 

@@ -27,6 +27,7 @@ namespace {
 struct CudaSystem {
   static constexpr std::int64_t kStressChunk = 8;  // accounts per chunk of stress totals
   static constexpr bool kStressRowsOnStack = false;  // the PnL matrix in device memory
+  static constexpr bool kCpu = false;
   template <class T>
   using vector = thrust::cuda::vector<T>;
 

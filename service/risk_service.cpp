@@ -958,6 +958,7 @@ std::size_t Service::store_nats_snapshot(const Book& book, const json& meta) {
 }
 
 void Service::nats_snapshot_loop() {
+  lower_this_thread_priority();  // encoding the partition's book never takes a core from the engine thread
   for (;;) {
     std::pair<Book, json> job;
     {

@@ -67,7 +67,7 @@ class StateStore {
 
  private:
   void open_wal(std::uint64_t generation);
-  void write_snapshot(std::uint64_t generation, const Book& book, const nlohmann::json& meta);
+  std::size_t write_snapshot(std::uint64_t generation, const Book& book, const nlohmann::json& meta);  // bytes written
   void join_writer();
   void choose_snapshot();
   // One WAL's records in order; `newest` forgives a bad checksum on its very last record.

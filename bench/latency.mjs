@@ -4,7 +4,7 @@
 //
 //   node bench/latency.mjs --vaultrisk build/cpu/cli/vaultrisk [--accounts 100000] [--samples 500] [--device cpu]
 //                          [--stress-paths 10000] [--trades 200] [--trade-rate 1000 [--reshape-share 0.5]]
-//                          [--new-accounts 50]
+//                          [--new-accounts 50] [--serve-args "--snapshot-every 100000000"]
 //
 // With --trades, trade→alert (issue #10): a second probe account holds the same
 // perp; a trade of +1 at S0 doubles it (liquidatable), -1 at S0 takes it back
@@ -38,6 +38,9 @@ import { Wallet } from "ethers";
 
 const arg = (n, d) => { const i = process.argv.indexOf(`--${n}`); return i > 0 ? process.argv[i + 1] : d; };
 const VR = arg("vaultrisk", "build/cpu/cli/vaultrisk");
+// More `serve` flags, space-separated (e.g. "--snapshot-every 100000000" to keep
+// periodic snapshots out of a run).
+const SERVE_ARGS = (arg("serve-args", "") || "").split(" ").filter(Boolean);
 const ACCOUNTS = Number(arg("accounts", "100000"));
 const SAMPLES = Number(arg("samples", "500"));
 const DEVICE = arg("device", "cpu");
@@ -78,7 +81,7 @@ try {
   const t0 = Date.now();
   const serve = spawn(VR, ["serve", "--nats", url, "--book", join(dir, "book"), "--market", join(dir, "book", "market.json"),
     "--state-dir", join(dir, "state"), "--oracle-signers", oracle.address, "--signing-key", join(dir, "intent.key"),
-    "--metrics-port", "-1", "--device", DEVICE, "--quiet"], { stdio: ["ignore", "pipe", "inherit"] });
+    "--metrics-port", "-1", "--device", DEVICE, "--quiet", ...SERVE_ARGS], { stdio: ["ignore", "pipe", "inherit"] });
   procs.push(serve);
   await waitFor(serve.stdout, /ready/, 600000);
   console.error(`serve ready on ${ACCOUNTS} accounts in ${((Date.now() - t0) / 1000).toFixed(1)} s`);

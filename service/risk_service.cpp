@@ -918,7 +918,7 @@ void Service::maybe_snapshot(bool force) {
     return;
   }
   if (store_.wal_records() < cfg_.snapshot_every && Clock::now() - last_snapshot_ < std::chrono::seconds(60)) return;
-  // Copies the book (~100 ms at 10M positions); the files are written in the background.
+  // Copies the book into the last snapshot's memory; the files are written in the background.
   if (store_.snapshot_async(vault_.book(), meta())) last_snapshot_ = Clock::now();
 }
 

@@ -272,15 +272,17 @@ void StateStore::sync() {
   pending_.clear();
 }
 
-bool StateStore::snapshot_async(Book book, json meta) {
+bool StateStore::snapshot_async(const Book& book, json meta) {
   if (writing_) return false;
   join_writer();
+  copy_ = book;  // into the last snapshot's memory (its writer is joined); a throw here changes nothing
   sync();  // the snapshot covers everything appended so far ...
   const std::uint64_t g = wal_gen_ + 1;
   open_wal(g);  // ... and what follows goes to the next generation's WAL
   wal_records_ = 0;
   writing_ = true;
-  writer_ = std::thread([this, g, book = std::move(book), meta = std::move(meta)] {
+  writer_ = std::thread([this, g, meta = std::move(meta)] {
+    const Book& book = copy_;
     // Formatting and checksumming the book is seconds of CPU at 10M positions: at the
     // lowest priority, so that it never takes a core from the engine thread.
     lower_this_thread_priority();

@@ -54,7 +54,7 @@ class StateStore {
   // Starts a snapshot of `book`/`meta` (the state after everything appended so far):
   // new records go to a new WAL at once, the files are written in the background.
   // Returns false (and does nothing) while a previous snapshot is still being written.
-  bool snapshot_async(Book book, nlohmann::json meta);
+  bool snapshot_async(const Book& book, nlohmann::json meta);
   // The same, waiting for it to be durable.
   void snapshot(const Book& book, const nlohmann::json& meta);
   std::uint64_t wal_records() const { return wal_records_; }
@@ -83,6 +83,12 @@ class StateStore {
   std::uint64_t wal_records_ = 0;
   std::thread writer_;
   std::atomic<bool> writing_{false};
+  // The book as the snapshot being written saw it: copied into on the caller's
+  // thread, read by the writer. Kept between snapshots, so that a copy reuses its
+  // memory instead of allocating and faulting in the whole book again (on the
+  // engine thread at 1M positions: 44 ms and 5,900 page faults, against 16-25 ms
+  // and none).
+  Book copy_;
 };
 
 // Writes `content` to `path` durably: temp file, fsync, rename, fsync of the folder.

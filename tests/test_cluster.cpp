@@ -209,3 +209,30 @@ TEST(StateStore, SnapshotsAreWrittenInTheBackgroundAtTheLowestPriority) {
   EXPECT_EQ(lines[0].second, 19);
   EXPECT_EQ(getpriority(PRIO_PROCESS, static_cast<id_t>(::syscall(SYS_gettid))), 0);  // the caller keeps its own
 }
+
+// The snapshot's copy of the book is kept and copied into again by the next one
+// (no fresh allocation on the engine thread): a smaller book after a larger one,
+// then a larger one again, each recovered exactly as it was given.
+TEST(StateStore, EachSnapshotHoldsTheBookItWasGivenWhenItsCopyIsReused) {
+  const std::filesystem::path dir = std::filesystem::temp_directory_path() /
+                                    ("vr-state-reuse-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  for (const std::size_t accounts : {3000u, 700u, 5000u}) {
+    const Book book = sample_book(accounts);
+    {
+      StateStore store(dir, false, [](const std::string&) {});
+      store.snapshot(sample_book(accounts + 1), nlohmann::json{{"vault_seq", 1}});  // the copy holds another book
+      store.snapshot(book, nlohmann::json{{"vault_seq", accounts}});
+    }
+    StateStore reopened(dir, false, [](const std::string&) {});
+    Book back;
+    nlohmann::json meta;
+    reopened.load_snapshot(back, meta);
+    EXPECT_EQ(meta.value("vault_seq", 0u), accounts);
+    const io::BookFiles a = io::format_book(book), b = io::format_book(back);
+    EXPECT_EQ(a.accounts, b.accounts);
+    EXPECT_EQ(a.positions, b.positions);
+    EXPECT_EQ(a.instruments, b.instruments);
+  }
+  std::filesystem::remove_all(dir);
+}

@@ -52,7 +52,7 @@ void host_normals(double* out, std::uint64_t seed, std::uint64_t offset, std::si
 struct OmpSystem {
   static constexpr std::int64_t kStressChunk = 256;  // accounts per chunk of stress totals
   static constexpr bool kStressRowsOnStack = true;    // each account's PnL row summed on the stack
-  static constexpr bool kCpu = true;                  // the four-lane block pass may run here
+  static constexpr bool kCpu = true;                  // the four-lane builds (block pass, stress) may run here
   template <class T>
   using vector = thrust::omp::vector<T>;
   auto policy() const { return thrust::omp::par; }

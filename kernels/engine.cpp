@@ -173,7 +173,7 @@ Layout make_layout(const Book& book, const Methodology& methodology,
       l.scen_damp.push_back(s.damp);
       l.scen_vol.push_back(static_cast<std::int8_t>(s.vol));
     }
-    l.scen_stride = std::max(l.scen_stride, (mp.scen_count + 3) / 4 * 4);  // the CPU block pass reads rows in fours
+    l.scen_stride = std::max(l.scen_stride, padded_scenario_count(mp.scen_count));
     l.margin.push_back(mp);
   }
   return l;

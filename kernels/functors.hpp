@@ -159,7 +159,7 @@ struct AggregateBlockOf {
     // (rows are padded to a multiple of four: Layout::scen_stride), the run's sums
     // held in registers. Each scenario still sums its positions in block order: the
     // same bits as the loop below.
-    const std::int32_t padded = (mp.scen_count + 3) / 4 * 4;
+    const std::int32_t padded = padded_scenario_count(mp.scen_count);
     for (std::int32_t j0 = 0; j0 < padded; j0 += kRunLanes * 4) {
       const std::int32_t runs = (padded - j0) / 4 < kRunLanes ? (padded - j0) / 4 : kRunLanes;
       double sum[kRunLanes * 4];

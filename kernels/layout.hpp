@@ -36,6 +36,10 @@ struct UnderlyingState {
   double spot, rate, confidence, time;
 };
 
+// Scenario rows are padded with zeros to a multiple of four scenarios, so that the
+// CPU block pass (kernels/functors.hpp) reads every row in whole four-lane pieces.
+constexpr std::int32_t padded_scenario_count(std::int32_t count) { return (count + 3) / 4 * 4; }
+
 // The book sorted for the kernels ("internal order"):
 // - instruments by (underlying, expiry), so one underlying is one contiguous range
 //   and one (underlying, expiry) "slot" is one contiguous range;
@@ -69,7 +73,7 @@ struct Layout {
   std::vector<MarginParams> margin;  // per underlying
   std::vector<double> scen_spot, scen_damp;
   std::vector<std::int8_t> scen_vol;
-  std::int32_t scen_stride = 0;  // row width of the scenario table: max scenario count, rounded up to 4 (padding is 0)
+  std::int32_t scen_stride = 0;  // row width of the scenario table: padded_scenario_count of the largest (padding is 0)
 
   std::int64_t n_instruments() const { return static_cast<std::int64_t>(inst_kind.size()); }
   std::int64_t n_blocks() const { return static_cast<std::int64_t>(block_account.size()); }

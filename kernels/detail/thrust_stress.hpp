@@ -99,7 +99,7 @@ class ThrustStress final : public StressBackend {
     v.inserted = inserted;
     for_n(n_inst_, ShockInstrument{v});
     for_n((count_ + kVaultScenarioBlock - 1) / kVaultScenarioBlock, VaultByUnderlying{v});
-    if constexpr (System::kStressRowsOnStack) {  // the CPU: four lanes where the CPU has them
+    if constexpr (System::kCpu) {  // four lanes where the CPU has them
       if (simd_pricing()) {
         for_n(n_chunks_, [v](std::int64_t c) { account_chunks_avx2(v, c, c + 1); });
         return;

@@ -149,7 +149,7 @@ bool VaultState::take_structural_change() {
 
 Applied VaultState::apply(const VaultEvent& e) {
   // Listings are idempotent by their terms (below), everything else by its event id.
-  if (e.type != EventType::instrument && seen_.count(e.id)) return Applied::duplicate;
+  if (e.type != EventType::instrument && seen_.contains(e.id)) return Applied::duplicate;
   switch (e.type) {
     case EventType::instrument: {
       if (auto it = inst_.find(e.instrument_id); it != inst_.end()) {
@@ -211,23 +211,9 @@ Applied VaultState::apply(const VaultEvent& e) {
   return Applied::applied;
 }
 
-void VaultState::mark_seen(const std::string& id) {
-  if (!seen_.insert(id).second) return;
-  seen_order_.push_back(id);
-  trim_seen();
-}
+void VaultState::mark_seen(const std::string& id) { seen_.insert(id); }
 
-void VaultState::set_seen_window(std::size_t n) {
-  seen_window_ = std::max<std::size_t>(n, 1);
-  trim_seen();
-}
-
-void VaultState::trim_seen() {
-  while (seen_order_.size() > seen_window_) {
-    seen_.erase(seen_order_.front());
-    seen_order_.pop_front();
-  }
-}
+void VaultState::set_seen_window(std::size_t n) { seen_.set_window(n); }
 
 void VaultState::apply_trade(const VaultEvent& e) {
   const std::int32_t a = account_index(e.account);

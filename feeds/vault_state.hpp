@@ -2,13 +2,12 @@
 #pragma once
 
 #include <cstdint>
-#include <deque>
 #include <string>
 #include <string_view>
 #include <unordered_map>
-#include <unordered_set>
 #include <vector>
 
+#include "feeds/seen_ids.hpp"
 #include "kernels/book.hpp"
 #include "kernels/live_engine.hpp"
 
@@ -69,7 +68,8 @@ class VaultState {
   // (LiveEngine::apply keeps to that).
   using Touched = BookChanges;
   Touched take_touched();
-  const std::deque<std::string>& seen_ids() const { return seen_order_; }  // oldest first
+  // The ids in the window, oldest first, as of now: cheap to take (see SeenIds).
+  SeenIds::View seen_ids() const { return seen_.view(); }
   void mark_seen(const std::string& id);
 
  std::int32_t account_index(std::uint64_t id) const;  // -1 when unknown
@@ -81,15 +81,12 @@ class VaultState {
   void apply_trade(const VaultEvent& e);
   static void require_cash(double cash, std::uint64_t account);  // out_of_range_error past kMaxCash
   void remove_position(std::size_t p);
-  void trim_seen();  // drops the oldest ids beyond the window
 
   Book book_;
   std::unordered_map<std::string, std::int32_t> inst_;
   std::unordered_map<std::uint64_t, std::int32_t> acct_;
   std::unordered_map<std::uint64_t, std::size_t> pos_;  // (account << 32 | instrument) -> position
-  std::unordered_set<std::string> seen_;
-  std::deque<std::string> seen_order_;
-  std::size_t seen_window_ = kSeenWindow;
+  SeenIds seen_{kSeenWindow};
   bool structural_ = false;
   Touched touched_;
 };

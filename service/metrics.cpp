@@ -10,6 +10,7 @@ Metrics::Metrics(int port, const std::string& bind) : registry_(std::make_shared
   ticks_rejected_ = &BuildCounter().Name("vaultrisk_ticks_rejected_total").Help("Oracle ticks rejected, by reason").Register(*registry_);
   vault_events_ = &BuildCounter().Name("vaultrisk_vault_events_total").Help("Vault events by result (applied, duplicate, rejected)").Register(*registry_);
   tick_to_alert_ = &BuildHistogram().Name("vaultrisk_tick_to_alert_seconds").Help("Tick receipt to alert publication").Register(*registry_).Add({}, latency);
+  wal_sync_ = &BuildHistogram().Name("vaultrisk_wal_sync_seconds").Help("Write-ahead log write and fdatasync, on the WAL's own thread").Register(*registry_).Add({}, latency);
   auto& reval = BuildHistogram().Name("vaultrisk_revaluation_seconds").Help("Engine revaluation time").Register(*registry_);
   reval_full_ = &reval.Add({{"kind", "full"}}, latency);
   reval_incremental_ = &reval.Add({{"kind", "incremental"}}, latency);

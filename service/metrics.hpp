@@ -24,6 +24,7 @@ class Metrics {
   void tick_rejected(const std::string& reason) { ticks_rejected_->Add({{"reason", reason}}).Increment(); }
   void vault_event(const std::string& result) { vault_events_->Add({{"result", result}}).Increment(); }
   void tick_to_alert(double seconds) { tick_to_alert_->Observe(seconds); }
+  void wal_sync(double seconds) { wal_sync_->Observe(seconds); }  // from the WAL's thread
   void revaluation(double seconds, bool full) { (full ? reval_full_ : reval_incremental_)->Observe(seconds); }
   void accounts(const char* status, double n) { accounts_->Add({{"status", status}}).Set(n); }
   // In a cluster, per partition (SPEC §9).
@@ -59,6 +60,7 @@ class Metrics {
   prometheus::Family<prometheus::Counter>* ticks_rejected_;
   prometheus::Family<prometheus::Counter>* vault_events_;
   prometheus::Histogram* tick_to_alert_;
+  prometheus::Histogram* wal_sync_;
   prometheus::Histogram* reval_full_;
   prometheus::Histogram* reval_incremental_;
   prometheus::Family<prometheus::Gauge>* accounts_;

@@ -141,6 +141,7 @@ StateStore::StateStore(fs::path dir, bool fresh, std::function<void(const std::s
   const auto wals = generations(dir_, "wal-", ".jsonl");
   wal_gen_ = std::max(snap_gen_, wals.empty() ? 0 : wals.back());
   open_wal(wal_gen_);
+  wal_thread_ = std::thread([this] { wal_loop(); });
 }
 
 void StateStore::choose_snapshot() {
@@ -189,8 +190,15 @@ StateStore::~StateStore() {
   join_writer();
   try {
     sync();
-  } catch (...) {
+  } catch (const std::exception& e) {
+    log_(std::string("state: the last write-ahead records could not be written at shutdown: ") + e.what());
   }
+  {
+    std::lock_guard<std::mutex> lock(wal_mu_);
+    wal_stop_ = true;
+  }
+  wal_cv_.notify_all();
+  wal_thread_.join();
   if (wal_fd_ >= 0) ::close(wal_fd_);
 }
 
@@ -198,13 +206,18 @@ void StateStore::join_writer() {
   if (writer_.joinable()) writer_.join();
 }
 
+// Called with nothing queued for the WAL thread (at open, and after sync()).
 void StateStore::open_wal(std::uint64_t generation) {
-  if (wal_fd_ >= 0) ::close(wal_fd_);
   const fs::path wal = wal_path(dir_, generation);
-  wal_fd_ = ::open(wal.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-  if (wal_fd_ < 0) throw error(wal.string() + ": " + std::strerror(errno));
+  const int fd = ::open(wal.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+  if (fd < 0) throw error(wal.string() + ": " + std::strerror(errno));
   fsync_path(dir_, true);
-  wal_gen_ = generation;
+  {
+    std::lock_guard<std::mutex> lock(wal_mu_);
+    if (wal_fd_ >= 0) ::close(wal_fd_);
+    wal_fd_ = fd;
+    wal_gen_ = generation;
+  }
 }
 
 void StateStore::load_snapshot(Book& book, json& meta) const {
@@ -265,14 +278,76 @@ void StateStore::append_encoded(std::string line) {
   ++wal_records_;
 }
 
-void StateStore::sync() {
+void StateStore::commit_async() {
   if (pending_.empty()) return;
-  write_all(wal_fd_, pending_, "wal");
-  ::fdatasync(wal_fd_);
+  {
+    std::lock_guard<std::mutex> lock(wal_mu_);
+    if (wal_queue_.empty()) wal_queue_.swap(pending_);
+    else wal_queue_ += pending_;
+  }
   pending_.clear();
+  wal_cv_.notify_all();
 }
 
-bool StateStore::snapshot_async(const Book& book, json meta) {
+void StateStore::sync() {
+  commit_async();
+  std::unique_lock<std::mutex> lock(wal_mu_);
+  wal_cv_.wait(lock, [&] { return (wal_queue_.empty() && !wal_busy_) || !wal_error_.empty(); });
+  if (!wal_error_.empty()) throw error(wal_error_);
+}
+
+void StateStore::on_wal_synced(std::function<void(double, std::size_t)> f) {
+  std::lock_guard<std::mutex> lock(wal_mu_);
+  wal_synced_ = std::move(f);
+}
+
+// Writes and syncs what it is handed, batch by batch, in order. A failed write keeps
+// what was not written at the head of the queue and is retried a little later (a
+// full disk may be freed); sync() reports it meanwhile.
+void StateStore::wal_loop() {
+  std::unique_lock<std::mutex> lock(wal_mu_);
+  for (;;) {
+    wal_cv_.wait(lock, [&] { return wal_stop_ || !wal_queue_.empty(); });
+    if (wal_queue_.empty()) return;  // stopping, with everything written
+    if (wal_stop_ && !wal_error_.empty()) return;  // stopping, and the disk still refuses
+    std::string batch;
+    batch.swap(wal_queue_);
+    const int fd = wal_fd_;
+    const fs::path wal = wal_path(dir_, wal_gen_);
+    const auto synced = wal_synced_;
+    wal_busy_ = true;
+    lock.unlock();
+    const auto t0 = std::chrono::steady_clock::now();
+    std::size_t off = 0;
+    std::string err;
+    while (off < batch.size()) {
+      const ssize_t n = ::write(fd, batch.data() + off, batch.size() - off);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) {
+        err = wal.string() + ": write: " + std::strerror(errno);
+        break;
+      }
+      off += static_cast<std::size_t>(n);
+    }
+    if (err.empty() && ::fdatasync(fd) != 0) err = wal.string() + ": fdatasync: " + std::strerror(errno);
+    if (err.empty() && synced)
+      synced(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), batch.size());
+    lock.lock();
+    wal_busy_ = false;
+    wal_error_ = err;
+    if (!err.empty()) {
+      // A failed fdatasync leaves the written bytes' durability unknown: they are
+      // not written twice (that would tear the WAL), only synced again next time.
+      wal_queue_.insert(0, batch, off, std::string::npos);
+      wal_cv_.notify_all();
+      wal_cv_.wait_for(lock, std::chrono::milliseconds(200), [&] { return wal_stop_; });
+      continue;
+    }
+    wal_cv_.notify_all();
+  }
+}
+
+bool StateStore::snapshot_async(const Book& book, std::function<json()> make_meta) {
   if (writing_) return false;
   join_writer();
   copy_ = book;  // into the last snapshot's memory (its writer is joined); a throw here changes nothing
@@ -281,14 +356,14 @@ bool StateStore::snapshot_async(const Book& book, json meta) {
   open_wal(g);  // ... and what follows goes to the next generation's WAL
   wal_records_ = 0;
   writing_ = true;
-  writer_ = std::thread([this, g, meta = std::move(meta)] {
+  writer_ = std::thread([this, g, make_meta = std::move(make_meta)] {
     const Book& book = copy_;
     // Formatting and checksumming the book is seconds of CPU at 10M positions: at the
     // lowest priority, so that it never takes a core from the engine thread.
     lower_this_thread_priority();
     try {
       const auto t0 = std::chrono::steady_clock::now();
-      const std::size_t bytes = write_snapshot(g, book, meta);
+      const std::size_t bytes = write_snapshot(g, book, make_meta());
       log_("snapshot " + std::to_string(g) + " written in the background (nice 19): " + std::to_string(bytes) +
            " bytes, " + std::to_string(book.account_count()) + " accounts, " + std::to_string(book.position_count()) +
            " positions, " +
@@ -303,7 +378,7 @@ bool StateStore::snapshot_async(const Book& book, json meta) {
 }
 
 void StateStore::snapshot(const Book& book, const json& meta) {
-  while (!snapshot_async(book, meta)) join_writer();
+  while (!snapshot_async(book, [&meta] { return meta; })) join_writer();
   join_writer();
 }
 

@@ -2,12 +2,18 @@
 // meta.json, sealed by a checksummed MANIFEST), and a write-ahead log of checksummed
 // JSON lines appended and fsync'd before anything that depends on them leaves the
 // process. Damage is recovered exactly or refused with the file named.
+//
+// The WAL is written and fdatasync'd by its own thread, in the order appended: the
+// engine thread hands records over (commit_async) and goes on to the next tick, and
+// waits (sync) only where something depends on them, before vault events are acked.
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
@@ -46,15 +52,25 @@ class StateStore {
   // A record as one WAL line (checksum, space, JSON, newline). Throws, changing
   // nothing, when the record cannot be written (a string that is not UTF-8).
   static std::string encode(const nlohmann::json& record);
-  // Appends one record (buffered); sync() makes everything appended durable.
+  // Appends one record (buffered here until handed over).
   void append(const nlohmann::json& record) { append_encoded(encode(record)); }
   void append_encoded(std::string line);
+  // Hands everything appended so far to the WAL thread, which writes and fdatasyncs
+  // it after what it was handed before; returns at once.
+  void commit_async();
+  // Hands it over and waits until everything appended so far is durable; throws
+  // when the WAL cannot be written (the records stay queued and are retried).
   void sync();
+  // Called on the WAL thread after each fdatasync: seconds it took and bytes made
+  // durable (metrics, and the log of slow disks).
+  void on_wal_synced(std::function<void(double seconds, std::size_t bytes)> f);
 
-  // Starts a snapshot of `book`/`meta` (the state after everything appended so far):
-  // new records go to a new WAL at once, the files are written in the background.
+  // Starts a snapshot of `book` and the meta that `make_meta` returns (the state after
+  // everything appended so far): the book is copied here, new records go to a new WAL
+  // at once, and the writer thread calls `make_meta` (a copy of the caller's state, to
+  // be made JSON off the caller's thread) and writes the files in the background.
   // Returns false (and does nothing) while a previous snapshot is still being written.
-  bool snapshot_async(const Book& book, nlohmann::json meta);
+  bool snapshot_async(const Book& book, std::function<nlohmann::json()> make_meta);
   // The same, waiting for it to be durable.
   void snapshot(const Book& book, const nlohmann::json& meta);
   std::uint64_t wal_records() const { return wal_records_; }
@@ -69,6 +85,7 @@ class StateStore {
   void open_wal(std::uint64_t generation);
   std::size_t write_snapshot(std::uint64_t generation, const Book& book, const nlohmann::json& meta);  // bytes written
   void join_writer();
+  void wal_loop();
   void choose_snapshot();
   // One WAL's records in order; `newest` forgives a bad checksum on its very last record.
   void replay_file(const std::filesystem::path& wal, bool newest,
@@ -79,8 +96,17 @@ class StateStore {
   std::uint64_t snap_gen_ = 0;  // the snapshot recovery starts from (0: none)
   std::uint64_t wal_gen_ = 0;   // the WAL being appended to
   int wal_fd_ = -1;
-  std::string pending_;
+  std::string pending_;  // appended, not yet handed to the WAL thread
   std::uint64_t wal_records_ = 0;
+  // The WAL thread and what it shares with the caller, under wal_mu_.
+  std::mutex wal_mu_;
+  std::condition_variable wal_cv_;
+  std::string wal_queue_;  // handed over, not yet written
+  bool wal_busy_ = false;  // a batch is being written and synced
+  bool wal_stop_ = false;
+  std::string wal_error_;  // why the last write failed; empty once one succeeds
+  std::function<void(double, std::size_t)> wal_synced_;
+  std::thread wal_thread_;
   std::thread writer_;
   std::atomic<bool> writing_{false};
   // The book as the snapshot being written saw it: copied into on the caller's

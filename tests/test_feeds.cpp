@@ -187,14 +187,40 @@ TEST(VaultEvents, SeenIdsAreAWindowOfTheNewest) {
   s.apply(ev("vault.event.deposit.1", R"({"id":"a","account":1,"amount":1})"));
   for (const char* id : {"b", "c", "d"})
     s.apply(ev("vault.event.deposit.1", std::string(R"({"id":")") + id + R"(","account":1,"amount":1})"));
-  EXPECT_EQ(std::vector<std::string>(s.seen_ids().begin(), s.seen_ids().end()), (std::vector<std::string>{"b", "c", "d"}));
+  EXPECT_EQ(s.seen_ids().to_vector(), (std::vector<std::string>{"b", "c", "d"}));
   EXPECT_EQ(s.apply(ev("vault.event.deposit.1", R"({"id":"d","account":1,"amount":1})")), Applied::duplicate);
   EXPECT_EQ(s.book().cash[0], 4);
   // Restored in order (as from a snapshot), the window keeps the newest.
   VaultState r;
   r.set_seen_window(2);
-  for (const auto& id : s.seen_ids()) r.mark_seen(id);
-  EXPECT_EQ(std::vector<std::string>(r.seen_ids().begin(), r.seen_ids().end()), (std::vector<std::string>{"c", "d"}));
+  s.seen_ids().for_each([&](const std::string& id) { r.mark_seen(id); });
+  EXPECT_EQ(r.seen_ids().to_vector(), (std::vector<std::string>{"c", "d"}));
+}
+
+// A snapshot takes the window on the engine thread: it must share the sealed chunks,
+// not copy a million ids, and stay exactly what it was while the window moves on.
+TEST(VaultEvents, ASnapshotOfTheSeenIdsSharesTheirChunksAndKeepsItsIds) {
+  constexpr std::size_t kWindow = 3 * feeds::SeenIds::kChunk + 100;
+  feeds::SeenIds seen(kWindow);
+  const auto id = [](std::size_t i) { return "event-" + std::to_string(i); };
+  for (std::size_t i = 0; i < 5 * feeds::SeenIds::kChunk + 7; ++i) ASSERT_TRUE(seen.insert(id(i)));
+  ASSERT_EQ(seen.size(), kWindow);
+  const feeds::SeenIds::View v = seen.view();
+  // At most one chunk of ids is copied; the rest are the window's own chunks.
+  EXPECT_LE(v.open.size(), feeds::SeenIds::kChunk);
+  ASSERT_FALSE(v.sealed.empty());
+  for (const auto& c : v.sealed) EXPECT_GE(c.use_count(), 2);
+  // The window moves on: every id of the view is dropped from it ...
+  for (std::size_t i = 0; i < 2 * kWindow; ++i) seen.insert(id(1'000'000 + i));
+  EXPECT_FALSE(seen.contains(id(5 * feeds::SeenIds::kChunk + 6)));
+  EXPECT_TRUE(seen.contains(id(1'000'000 + 2 * kWindow - 1)));
+  EXPECT_FALSE(seen.insert(id(1'000'000 + 2 * kWindow - 1)));
+  // ... and the view still holds the newest kWindow ids as they were, oldest first.
+  std::vector<std::string> want;
+  for (std::size_t i = 5 * feeds::SeenIds::kChunk + 7 - kWindow; i < 5 * feeds::SeenIds::kChunk + 7; ++i) want.push_back(id(i));
+  EXPECT_EQ(v.to_vector(), want);
+  EXPECT_EQ(seen.view().to_vector().size(), kWindow);
+  EXPECT_EQ(seen.view().to_vector().front(), id(1'000'000 + kWindow));
 }
 
 // The numeric domain at the door (core/limits.hpp): outside it, out_of_range_error,

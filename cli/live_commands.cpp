@@ -127,7 +127,8 @@ State survives kill -9 (write-ahead log and snapshots in --state-dir).
   --intent-ttl SECONDS        intent deadline; re-issued if still liquidatable (default 60)
   --max-tick-age-ms N         staleness window for ticks (default 10000)
   --epoch-seconds N           epoch length (default 60)
-  --snapshot-every N          write-ahead records between snapshots (default 10000; also every 60 s)
+  --snapshot-every N          vault events between snapshots (default 10000); a snapshot is also due once
+                              the WAL is as large as the last one, and after 60 s with anything in the WAL
   --epochs-max-age-days N     retention of stream EPOCHS when serve creates it (default 30; 0 for ever)
   --intents-max-age-days N    retention of stream INTENTS when serve creates it (default 30; 0 for ever)
   --metrics-port N            Prometheus /metrics port (default 9464; 0 any, -1 off)

@@ -219,6 +219,8 @@ class Service {
   std::vector<chain::Hash32> epoch_intents_;  // digests of the intents signed in the open epoch
   bool epoch_waiting_logged_ = false;
   Clock::time_point last_snapshot_ = Clock::now();
+  std::uint64_t events_since_snapshot_ = 0;  // vault events applied since the last snapshot
+  static constexpr std::uint64_t kMinSnapshotWalBytes = 4 << 20;  // a small book's WAL still waits for 4 MiB
   Clock::time_point last_sweep_ = Clock::now();
   bool need_full_ = true;
   bool need_scan_ = false;  // statuses may have changed without a tick (cash updates)
@@ -619,6 +621,7 @@ void Service::process_vault_batch() {
       } else {
         metrics_.vault_event("applied");
         store_.append_encoded(std::move(line));
+        ++events_since_snapshot_;
       }
       to_ack.push_back(&jm);
     } catch (const out_of_range_error& e) {
@@ -957,12 +960,32 @@ void Service::maybe_snapshot(bool force) {
   if (role_) offer_nats_snapshot(force);
   if (force) {
     store_.snapshot(vault_.book(), meta());
+    last_snapshot_ = Clock::now();
+    events_since_snapshot_ = 0;
     return;
   }
-  if (store_.wal_records() < cfg_.snapshot_every && Clock::now() - last_snapshot_ < std::chrono::seconds(60)) return;
-  // Copies the book into the last snapshot's memory; the files are written in the background.
-  // The meta is made JSON there too.
-  if (store_.snapshot_async(vault_.book(), [m = meta_state()] { return m.to_json(); })) last_snapshot_ = Clock::now();
+  // Nothing to copy while the last one is still being written (the copy would be
+  // thrown away: at 100k accounts, 1 ms of the engine thread each pass for seconds).
+  if (store_.snapshot_writing()) return;
+  // Due after --snapshot-every vault events (what changes the book), once the WAL
+  // is as large as the last snapshot (replaying it would then cost about as much as
+  // loading the snapshot), or after a minute with anything in the WAL. Ticks and
+  // statuses alone are small records: at 100k accounts, counting them as records
+  // rewrote the 34 MB book for every 1 MB of WAL.
+  const std::uint64_t wal_bytes = store_.wal_bytes();
+  const char* why = nullptr;
+  if (events_since_snapshot_ >= cfg_.snapshot_every) why = "vault events";
+  else if (wal_bytes >= std::max<std::uint64_t>(store_.last_snapshot_bytes(), kMinSnapshotWalBytes)) why = "WAL as large as the last snapshot";
+  else if (store_.wal_records() && Clock::now() - last_snapshot_ >= std::chrono::seconds(60)) why = "a minute";
+  if (!why) return;
+  // Copies the book into the last snapshot's memory and the meta's state; the files
+  // (and the meta's JSON) are written in the background.
+  if (!store_.snapshot_async(vault_.book(), [m = meta_state()] { return m.to_json(); })) return;
+  log("snapshot due (%s): %llu vault events and %llu WAL records (%llu bytes) since the last one; writing it in the "
+      "background", why, static_cast<unsigned long long>(events_since_snapshot_),
+      static_cast<unsigned long long>(store_.wal_records()), static_cast<unsigned long long>(wal_bytes));
+  last_snapshot_ = Clock::now();
+  events_since_snapshot_ = 0;
 }
 
 void Service::offer_nats_snapshot(bool wait) {

@@ -41,7 +41,7 @@ struct ServeConfig {
   std::uint64_t merge_accounts = 4096;
   double merge_after_s = 30;
   std::int64_t epoch_seconds = 60;
-  std::uint64_t snapshot_every = 10000;  // WAL records between snapshots
+  std::uint64_t snapshot_every = 10000;  // vault events between snapshots (also by WAL size and time)
   // Retention of the streams the service publishes to, in days (0: kept for ever).
   // EPOCHS grows by ~90 MB an epoch at 1M accounts; anchored roots stay on-chain and
   // the state dir keeps every capture, so old leaves can be republished from there.

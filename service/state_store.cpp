@@ -276,6 +276,7 @@ std::string StateStore::encode(const json& record) {
 void StateStore::append_encoded(std::string line) {
   pending_ += line;
   ++wal_records_;
+  wal_bytes_ += line.size();
 }
 
 void StateStore::commit_async() {
@@ -355,6 +356,7 @@ bool StateStore::snapshot_async(const Book& book, std::function<json()> make_met
   const std::uint64_t g = wal_gen_ + 1;
   open_wal(g);  // ... and what follows goes to the next generation's WAL
   wal_records_ = 0;
+  wal_bytes_ = 0;
   writing_ = true;
   writer_ = std::thread([this, g, make_meta = std::move(make_meta)] {
     const Book& book = copy_;
@@ -364,6 +366,7 @@ bool StateStore::snapshot_async(const Book& book, std::function<json()> make_met
     try {
       const auto t0 = std::chrono::steady_clock::now();
       const std::size_t bytes = write_snapshot(g, book, make_meta());
+      last_snapshot_bytes_ = bytes;
       log_("snapshot " + std::to_string(g) + " written in the background (nice 19): " + std::to_string(bytes) +
            " bytes, " + std::to_string(book.account_count()) + " accounts, " + std::to_string(book.position_count()) +
            " positions, " +

@@ -73,7 +73,13 @@ class StateStore {
   bool snapshot_async(const Book& book, std::function<nlohmann::json()> make_meta);
   // The same, waiting for it to be durable.
   void snapshot(const Book& book, const nlohmann::json& meta);
+  // The WAL since the last snapshot began: records and bytes.
   std::uint64_t wal_records() const { return wal_records_; }
+  std::uint64_t wal_bytes() const { return wal_bytes_; }
+  // True while a snapshot's files are being written (snapshot_async would refuse).
+  bool snapshot_writing() const { return writing_; }
+  // The size of the last snapshot written (its files' bytes; 0 before the first).
+  std::uint64_t last_snapshot_bytes() const { return last_snapshot_bytes_; }
 
   // Nonces: durable before use, never reused across restarts. The file is sealed;
   // a missing or damaged one reads as nullopt (the caller takes the high-water mark
@@ -98,6 +104,8 @@ class StateStore {
   int wal_fd_ = -1;
   std::string pending_;  // appended, not yet handed to the WAL thread
   std::uint64_t wal_records_ = 0;
+  std::uint64_t wal_bytes_ = 0;
+  std::atomic<std::uint64_t> last_snapshot_bytes_{0};
   // The WAL thread and what it shares with the caller, under wal_mu_.
   std::mutex wal_mu_;
   std::condition_variable wal_cv_;

@@ -186,3 +186,38 @@ describe("damaged state dir", () => {
     });
   }
 });
+
+// Snapshots are due by what they save. Ticks and status changes are small records:
+// counting them against --snapshot-every rewrote the whole book every few hundred
+// ticks (at 100k accounts, 34 MB for every ~1 MB of WAL), and the ticks during each
+// write were slowed. Vault events change the book and still count.
+describe("snapshot cadence", () => {
+  test("ticks alone do not make snapshots; --snapshot-every vault events do", { timeout: 60000 }, async () => {
+    const dir = tempDir();
+    const nats = await startNats(dir);
+    const book = writeBook(dir);
+    const nc = await natsConnect(nats.url);
+    let serve = null;
+    try {
+      serve = await startServe({ url: nats.url, dir, book, market: join(book, "market.json"),
+        extra: ["--max-tick-age-ms", "120000", "--snapshot-every", "5"] });
+      const stateDir = join(dir, "state");
+      const snapshots = () => readdirSync(stateDir).filter((f) => /^snapshot-\d+$/.test(f)).map((f) => Number(f.slice(9))).sort((a, b) => a - b);
+      assert.deepEqual(snapshots(), [1]);  // the seed book
+      let seq = 1;
+      // 30 ticks, each flipping every account (liquidatable at 80, healthy at 120): 30
+      // tick records and 30 * N status records, far more than 5.
+      for (let k = 0; k < 30; k++) {
+        await publishTick(nc, "BTC", await signedTick("BTC", ++seq, k % 2 ? 120 : 80));
+        await waitUntil(async () => (await request(nc, "risk.api.health")).data.ticks.BTC === seq, 5000, `tick ${k}`);
+      }
+      await sleep(300);
+      assert.deepEqual(snapshots(), [1], "no snapshot for ticks and statuses alone");
+      const js = nc.jetstream();
+      for (let k = 0; k < 6; k++)
+        await js.publish(`vault.event.deposit.${1 + k}`, enc({ id: `c${k}`, account: 1 + k, amount: 1 }), { msgID: `c${k}` });
+      await waitUntil(async () => snapshots().some((g) => g > 1), 10000, "a snapshot after 5 vault events");
+      await waitUntil(async () => /snapshot due \(vault events\)/.test(serve.log()), 5000, "the reason logged");
+    } finally { if (serve) await serve.stop(); await nc.close(); nats.stop(); cleanup(dir); }
+  });
+});

@@ -104,21 +104,23 @@ void write_rows_atomic(const std::filesystem::path& path, const std::string& hea
                        const std::function<void(std::size_t, std::string&)>& format_row) {
   TempFile file(path);
   file.write(header);
-  // Bounded chunks keep memory flat; threads format disjoint row ranges, the
-  // file receives them in order.
-  constexpr std::size_t kRowsPerPart = 16384;
-  const int parts = std::max(1, omp_get_max_threads());
-  std::vector<std::string> buf(static_cast<std::size_t>(parts));
-  for (std::size_t base = 0; base < rows; base += kRowsPerPart * parts) {
-#pragma omp parallel for num_threads(parts) schedule(static, 1)
-    for (int p = 0; p < parts; ++p) {
-      std::string& s = buf[static_cast<std::size_t>(p)];
+  // Threads format disjoint chunks of rows, and each chunk goes to the file in
+  // order as soon as the chunks before it have: one thread writes while the others
+  // format the next ones (no serial write after every round), and memory stays at
+  // one chunk per thread.
+  constexpr std::size_t kRowsPerChunk = 8192;
+  const auto chunks = static_cast<std::int64_t>((rows + kRowsPerChunk - 1) / kRowsPerChunk);
+#pragma omp parallel
+  {
+    std::string s;
+#pragma omp for ordered schedule(static, 1)
+    for (std::int64_t c = 0; c < chunks; ++c) {
       s.clear();
-      const std::size_t lo = std::min(rows, base + static_cast<std::size_t>(p) * kRowsPerPart);
-      const std::size_t hi = std::min(rows, lo + kRowsPerPart);
+      const std::size_t lo = static_cast<std::size_t>(c) * kRowsPerChunk, hi = std::min(rows, lo + kRowsPerChunk);
       for (std::size_t i = lo; i < hi; ++i) format_row(i, s);
+#pragma omp ordered
+      file.write(s);
     }
-    for (const std::string& s : buf) file.write(s);
   }
   file.commit();
 }

@@ -968,8 +968,8 @@ void Service::maybe_snapshot(bool force) {
   // thrown away: at 100k accounts, 1 ms of the engine thread each pass for seconds).
   if (store_.snapshot_writing()) return;
   // Due after --snapshot-every vault events (what changes the book), once the WAL
-  // is as large as the last snapshot (replaying it would then cost about as much as
-  // loading the snapshot), or after a minute with anything in the WAL. Ticks and
+  // is as large as the last snapshot (replaying it would then cost the order of a
+  // load of the snapshot, not many times it), or after a minute with anything in the WAL. Ticks and
   // statuses alone are small records: at 100k accounts, counting them as records
   // rewrote the 34 MB book for every 1 MB of WAL.
   const std::uint64_t wal_bytes = store_.wal_bytes();

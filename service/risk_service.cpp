@@ -224,6 +224,12 @@ class Service {
   Clock::time_point last_sweep_ = Clock::now();
   bool need_full_ = true;
   bool need_scan_ = false;  // statuses may have changed without a tick (cash updates)
+  // Intents signed in one evaluation at most. A price crash makes many accounts
+  // liquidatable at once, and their intents' deadlines (--intent-ttl) then pass
+  // together: at 1M accounts 8-22k intents fell due in one pass and held the next
+  // tick's alerts for up to a second. 2048 take about 0.1 s.
+  static constexpr std::size_t kMaxIntentsPerPass = 2048;
+  bool intents_backlog_ = false;
 
   // Shared with callbacks / the vault thread.
   std::mutex mu_;
@@ -906,7 +912,12 @@ void Service::evaluate(bool full, std::optional<Clock::time_point> tick_time) {
   }
   // Intents: every account alerted liquidatable and still so, with no live intent
   // (just alerted, or its last intent's deadline passed).
+  bool more_due = false;
   while (!intents_due_.empty() && intents_due_.top().first <= now_s) {
+    if (due.size() >= kMaxIntentsPerPass) {  // the rest in the next passes, after any tick's alerts
+      more_due = true;
+      break;
+    }
     const auto [d, a] = intents_due_.top();
     intents_due_.pop();
     if (d != deadline_at_[a] || status_at_[a] != kLiquidatable) continue;  // stale: superseded, or no longer liquidatable
@@ -916,6 +927,13 @@ void Service::evaluate(bool full, std::optional<Clock::time_point> tick_time) {
   }
   std::sort(due.begin(), due.end());
   due.erase(std::unique(due.begin(), due.end()), due.end());
+  if (more_due != intents_backlog_)
+    log(more_due ? "intents: more than %zu due at once (deadlines passed together); %zu signed now, the rest in the "
+                   "passes that follow, each after any tick's alerts"
+                 : "intents: the backlog of due intents is signed (%zu a pass at most; %zu in the last)",
+        kMaxIntentsPerPass, due.size());
+  intents_backlog_ = more_due;
+  if (more_due) need_scan_ = true;  // the next pass goes on at once
   const std::size_t* count = status_count_;
   // Alerts first: they are what liquidators wait for. Intents (JetStream, acked
   // publishes) follow without holding the alerts back.
@@ -978,12 +996,13 @@ void Service::maybe_snapshot(bool force) {
   else if (wal_bytes >= std::max<std::uint64_t>(store_.last_snapshot_bytes(), kMinSnapshotWalBytes)) why = "WAL as large as the last snapshot";
   else if (store_.wal_records() && Clock::now() - last_snapshot_ >= std::chrono::seconds(60)) why = "a minute";
   if (!why) return;
+  const std::uint64_t wal_records = store_.wal_records();
   // Copies the book into the last snapshot's memory and the meta's state; the files
   // (and the meta's JSON) are written in the background.
   if (!store_.snapshot_async(vault_.book(), [m = meta_state()] { return m.to_json(); })) return;
   log("snapshot due (%s): %llu vault events and %llu WAL records (%llu bytes) since the last one; writing it in the "
       "background", why, static_cast<unsigned long long>(events_since_snapshot_),
-      static_cast<unsigned long long>(store_.wal_records()), static_cast<unsigned long long>(wal_bytes));
+      static_cast<unsigned long long>(wal_records), static_cast<unsigned long long>(wal_bytes));
   last_snapshot_ = Clock::now();
   events_since_snapshot_ = 0;
 }
@@ -1106,7 +1125,14 @@ void Service::maybe_roll_epoch() {
     metrics_.epoch(static_cast<double>(epoch_));
     return;
   }
+  const auto t0 = Clock::now();
   epochs_.write_capture(c);
+  const double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+  // Durable on the engine thread (the WAL's epoch record below depends on it): said
+  // when slow, since ticks wait for it.
+  if (ms >= 50)
+    log("epoch %llu closed: its capture of %zu accounts took %.0f ms to write durably (ticks waited for it)",
+        static_cast<unsigned long long>(epoch_), c.account.size(), ms);
   ++epoch_;
   epoch_started_ms_ = now;
   epoch_intents_.clear();
@@ -1432,7 +1458,7 @@ void Service::engine_pass() {
   {
     std::unique_lock<std::mutex> lock(mu_);
     cv_.wait_for(lock, std::chrono::milliseconds(50), [&] {
-      return !pending_ticks_.empty() || !pending_events_.empty() || !pending_api_.empty();
+      return need_scan_ || !pending_ticks_.empty() || !pending_events_.empty() || !pending_api_.empty();
     });
     api.swap(pending_api_);
   }

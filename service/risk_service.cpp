@@ -224,12 +224,6 @@ class Service {
   Clock::time_point last_sweep_ = Clock::now();
   bool need_full_ = true;
   bool need_scan_ = false;  // statuses may have changed without a tick (cash updates)
-  // Intents signed in one evaluation at most. A price crash makes many accounts
-  // liquidatable at once, and their intents' deadlines (--intent-ttl) then pass
-  // together: at 1M accounts 8-22k intents fell due in one pass and held the next
-  // tick's alerts for up to a second. 2048 take about 0.1 s.
-  static constexpr std::size_t kMaxIntentsPerPass = 2048;
-  bool intents_backlog_ = false;
 
   // Shared with callbacks / the vault thread.
   std::mutex mu_;
@@ -912,12 +906,7 @@ void Service::evaluate(bool full, std::optional<Clock::time_point> tick_time) {
   }
   // Intents: every account alerted liquidatable and still so, with no live intent
   // (just alerted, or its last intent's deadline passed).
-  bool more_due = false;
   while (!intents_due_.empty() && intents_due_.top().first <= now_s) {
-    if (due.size() >= kMaxIntentsPerPass) {  // the rest in the next passes, after any tick's alerts
-      more_due = true;
-      break;
-    }
     const auto [d, a] = intents_due_.top();
     intents_due_.pop();
     if (d != deadline_at_[a] || status_at_[a] != kLiquidatable) continue;  // stale: superseded, or no longer liquidatable
@@ -927,13 +916,6 @@ void Service::evaluate(bool full, std::optional<Clock::time_point> tick_time) {
   }
   std::sort(due.begin(), due.end());
   due.erase(std::unique(due.begin(), due.end()), due.end());
-  if (more_due != intents_backlog_)
-    log(more_due ? "intents: more than %zu due at once (deadlines passed together); %zu signed now, the rest in the "
-                   "passes that follow, each after any tick's alerts"
-                 : "intents: the backlog of due intents is signed (%zu a pass at most; %zu in the last)",
-        kMaxIntentsPerPass, due.size());
-  intents_backlog_ = more_due;
-  if (more_due) need_scan_ = true;  // the next pass goes on at once
   const std::size_t* count = status_count_;
   // Alerts first: they are what liquidators wait for. Intents (JetStream, acked
   // publishes) follow without holding the alerts back.
@@ -1458,7 +1440,7 @@ void Service::engine_pass() {
   {
     std::unique_lock<std::mutex> lock(mu_);
     cv_.wait_for(lock, std::chrono::milliseconds(50), [&] {
-      return need_scan_ || !pending_ticks_.empty() || !pending_events_.empty() || !pending_api_.empty();
+      return !pending_ticks_.empty() || !pending_events_.empty() || !pending_api_.empty();
     });
     api.swap(pending_api_);
   }

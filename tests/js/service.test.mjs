@@ -341,48 +341,6 @@ describe("intent deadlines", () => {
   });
 });
 
-// A crash of the price makes thousands of accounts liquidatable at once. Signed in
-// one evaluation, their intents held the next tick's alerts back (at 1M accounts,
-// 8-22k intents fell due together when --intent-ttl passed: up to a second). At
-// most 2048 are signed in a pass, after that pass's alerts; the rest follow in the
-// next passes, each with a nonce of its own.
-describe("intent bursts", () => {
-  test("5,000 accounts liquidatable at once: every alert in the first pass, intents 2048 a pass, all issued once", { timeout: 90000 }, async () => {
-    const dir = tempDir();
-    const nats = await startNats(dir);
-    const book = join(dir, "book");
-    mkdirSync(book, { recursive: true });
-    writeFileSync(join(book, "instruments.csv"), "id,kind,underlying,expiry,strike,type\nBTC-PERP,perp,BTC,,,\n");
-    let acc = "account,cash\n", pos = "account,instrument,quantity,entry_price\n";
-    for (let a = 1; a <= 5000; a++) { acc += `${a},300\n`; pos += `${a},BTC-PERP,10,100\n`; }
-    writeFileSync(join(book, "accounts.csv"), acc);
-    writeFileSync(join(book, "positions.csv"), pos);
-    writeFileSync(join(book, "market.json"), JSON.stringify({ time: NOW_S, underlyings: { BTC: { spot: 100, expiries: SLICE } } }));
-    const serve = await startServe({ url: nats.url, dir, book, market: join(book, "market.json") });
-    const nc = await natsConnect(nats.url);
-    try {
-      await publishTick(nc, "BTC", await signedTick("BTC", 1, 80, { expiries: SLICE }));  // equity 100 < MM: all 5,000
-      const jsm = await nc.jetstreamManager();
-      await waitUntil(async () => (await jsm.streams.info("INTENTS")).state.messages >= 5000, 60000, "5,000 intents");
-      await sleep(500);
-      assert.equal((await jsm.streams.info("INTENTS")).state.messages, 5000, "each account's intent once");
-      const log = serve.log();
-      assert.match(log, /5000 liquidatable; 5000 alerts, 2048 intents/, "the first pass alerts all and signs 2048");
-      assert.match(log, /intents: more than 2048 due at once/);
-      assert.match(log, /intents: the backlog of due intents is signed/);
-      const intents = await readIntents(nc, 5000);
-      assert.equal(intents.length, 5000);
-      assert.equal(new Set(intents.map((i) => i.data.intent.nonce)).size, 5000, "5,000 distinct nonces");
-      assert.equal(new Set(intents.map((i) => i.data.intent.account)).size, 5000, "one for each account");
-    } finally {
-      await nc.close();
-      await serve.stop();
-      nats.stop();
-      cleanup(dir);
-    }
-  });
-});
-
 describe("crash recovery", () => {
   // The same events and ticks, once uninterrupted and once with kill -9 in the
   // middle of the burst: the final states agree, no event is lost or applied

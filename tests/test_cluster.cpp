@@ -8,6 +8,8 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
+#include <csignal>
 #include <condition_variable>
 #include <filesystem>
 #include <limits>
@@ -303,6 +305,57 @@ TEST(StateStore, TheWalIsWrittenAndSyncedOnItsOwnThreadInOrder) {
   std::vector<int> seqs;
   reopened.replay([&](const nlohmann::json& r) { seqs.push_back(r.at("seq").get<int>()); });
   EXPECT_EQ(seqs, (std::vector<int>{0, 1, 2, 3, 4}));
+  std::filesystem::remove_all(dir);
+}
+
+// A WAL write that fails (here the file-size limit, as a full disk would) is
+// reported by sync() with the file named, keeps what was not written queued, and
+// is retried: once the disk takes writes again, every record is there once, in
+// order, and the WAL is not torn.
+TEST(StateStore, AFailedWalWriteIsReportedAndRetriedWithoutTearingTheWal) {
+  const std::filesystem::path dir = std::filesystem::temp_directory_path() /
+                                    ("vr-state-walfail-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  const auto old_handler = std::signal(SIGXFSZ, SIG_IGN);  // EFBIG instead of the signal
+  rlimit old_limit{};
+  ASSERT_EQ(getrlimit(RLIMIT_FSIZE, &old_limit), 0);
+  std::vector<int> want;
+  {
+    StateStore store(dir, false, [](const std::string&) {});
+    store.snapshot(sample_book(10), nlohmann::json{{"vault_seq", 0}});
+    for (int i = 0; i < 3; ++i) store.append({{"t", "seq"}, {"seq", i}}), want.push_back(i);
+    store.sync();
+    const auto wal = dir / "wal-1.jsonl";  // the snapshot above is generation 1
+    ASSERT_TRUE(std::filesystem::exists(wal));
+    const auto size = std::filesystem::file_size(wal);
+    rlimit low = old_limit;
+    low.rlim_cur = size + 40;  // room for part of the next record only
+    ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &low), 0);
+    for (int i = 3; i < 6; ++i) store.append({{"t", "seq"}, {"seq", i}}), want.push_back(i);
+    try {
+      store.sync();
+      ADD_FAILURE() << "sync() returned although the WAL could not be written";
+    } catch (const std::exception& e) {
+      EXPECT_NE(std::string(e.what()).find("wal-1.jsonl"), std::string::npos) << e.what();
+    }
+    ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &old_limit), 0);
+    // The WAL thread retries on its own; sync() now waits for it and returns.
+    bool synced = false;
+    for (int k = 0; k < 50 && !synced; ++k) {
+      try {
+        store.sync();
+        synced = true;
+      } catch (const std::exception&) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      }
+    }
+    EXPECT_TRUE(synced);
+  }
+  std::signal(SIGXFSZ, old_handler);
+  StateStore reopened(dir, false, [](const std::string&) {});
+  std::vector<int> seqs;
+  reopened.replay([&](const nlohmann::json& r) { seqs.push_back(r.at("seq").get<int>()); });
+  EXPECT_EQ(seqs, want);
   std::filesystem::remove_all(dir);
 }
 

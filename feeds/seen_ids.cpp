@@ -6,7 +6,6 @@ namespace vaultrisk::feeds {
 bool SeenIds::insert(const std::string& id) {
   if (!set_.insert(id).second) return false;
   open_.push_back(id);
-  ++count_;
   if (open_.size() == kChunk) {  // sealed: shared by views from now on, never changed
     sealed_.push_back(std::make_shared<const Chunk>(std::move(open_)));
     open_ = Chunk();
@@ -26,7 +25,6 @@ void SeenIds::trim() {
     const Chunk& c = oldest();
     set_.erase(c[skip_]);
     if (++skip_ < c.size()) continue;
-    count_ -= c.size();
     skip_ = 0;
     if (sealed_.empty()) open_.clear();
     else sealed_.pop_front();

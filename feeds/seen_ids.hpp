@@ -50,7 +50,7 @@ class SeenIds {
   bool insert(const std::string& id);
   // Keeps the newest `window` ids (at least 1).
   void set_window(std::size_t window);
-  std::size_t size() const { return count_ - skip_; }
+  std::size_t size() const { return sealed_.size() * kChunk + open_.size() - skip_; }  // sealed chunks are full
   View view() const;
 
  private:
@@ -60,8 +60,7 @@ class SeenIds {
   std::unordered_set<std::string> set_;
   std::deque<std::shared_ptr<const Chunk>> sealed_;
   Chunk open_;
-  std::size_t skip_ = 0;   // ids of the oldest chunk already dropped
-  std::size_t count_ = 0;  // ids held in the chunks, dropped ones included
+  std::size_t skip_ = 0;  // ids of the oldest chunk already dropped
   std::size_t window_;
 };
 

@@ -4,11 +4,9 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
-#include <omp.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <vector>
 
 #include "core/error.hpp"
 #include "io/number_format.hpp"

@@ -30,16 +30,27 @@ void fsync_path(const fs::path& p, bool directory) {
   ::close(fd);
 }
 
-void write_all(int fd, const std::string& s, const std::string& what) {
+// Writes `s` until it is all written or a write fails; returns how much was written,
+// with the failure's errno in `err` (0 when none).
+std::size_t write_until_error(int fd, const std::string& s, int& err) {
   std::size_t off = 0;
+  err = 0;
   while (off < s.size()) {
     const ssize_t n = ::write(fd, s.data() + off, s.size() - off);
     if (n < 0) {
       if (errno == EINTR) continue;
-      throw error(what + ": write: " + std::strerror(errno));
+      err = errno;
+      break;
     }
     off += static_cast<std::size_t>(n);
   }
+  return off;
+}
+
+void write_all(int fd, const std::string& s, const std::string& what) {
+  int err = 0;
+  write_until_error(fd, s, err);
+  if (err) throw error(what + ": write: " + std::strerror(err));
 }
 
 fs::path wal_path(const fs::path& dir, std::uint64_t g) { return dir / ("wal-" + std::to_string(g) + ".jsonl"); }
@@ -319,17 +330,10 @@ void StateStore::wal_loop() {
     wal_busy_ = true;
     lock.unlock();
     const auto t0 = std::chrono::steady_clock::now();
-    std::size_t off = 0;
+    int write_errno = 0;
+    const std::size_t off = write_until_error(fd, batch, write_errno);
     std::string err;
-    while (off < batch.size()) {
-      const ssize_t n = ::write(fd, batch.data() + off, batch.size() - off);
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) {
-        err = wal.string() + ": write: " + std::strerror(errno);
-        break;
-      }
-      off += static_cast<std::size_t>(n);
-    }
+    if (write_errno) err = wal.string() + ": write: " + std::strerror(write_errno);
     if (err.empty() && ::fdatasync(fd) != 0) err = wal.string() + ": fdatasync: " + std::strerror(errno);
     if (err.empty() && synced)
       synced(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), batch.size());
